@@ -1,0 +1,13 @@
+"""defuse2: a Flask-style framework for writing FUSE filesystems in Python."""
+
+from . import attributes as attributes
+from .attributes import Attributes as Attributes
+from .errors import DefuseError as DefuseError
+from .filesystem import FileSystem as FileSystem
+from .filesystem import Group as Group
+from .resources import ContentFile as ContentFile
+from .resources import Directory as Directory
+from .resources import Resource as Resource
+from .resources import StoreResource as StoreResource
+from .store.base import Context as Context
+from .store.base import Store as Store

@@ -1,0 +1,500 @@
+"""The dispatcher: every FUSE operation, from path to answer.
+
+Where this sits: kernel -> libfuse -> binding -> mount adapter -> **dispatcher** ->
+resource or store. The mount adapter and the in-process test client drive the same
+dispatcher, so what passes in-process passes mounted.
+
+For each operation on a path:
+
+1. the path is matched against the routes (cached per path);
+2. matched, and the resource defines the operation: the resource answers, and its return
+   value is turned into what the binding expects (``str`` -> bytes, ``None`` -> all of
+   ``data`` written, :class:`~defuse2.attributes.Attributes` -> a stat mapping, ...);
+3. matched, and the resource lacks the operation: a default, never a silent success --
+   a change is ``EROFS``; ``getattr`` is derived from the resource's shape; ``readlink``
+   is ``EINVAL``; ``read`` on a file without ``read`` is ``ENOTSUP``;
+4. not matched: the store answers.
+
+This is the one place where errors are mapped: an :class:`OSError` with an errno passes
+through as that errno; any other exception from user code is logged with the operation,
+path and route, and becomes ``EIO``. The mount lives on.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import attributes
+from .attributes import Attributes
+from .errors import DefuseError
+from .operations import ARGUMENTS, MUTATING
+from .resources import as_bytes
+from .routing import Route
+from .store.base import Context
+
+if TYPE_CHECKING:
+    from .filesystem import FileSystem
+
+log = logging.getLogger("defuse2")
+
+Found = tuple[Route, Mapping[str, Any]]
+
+
+def fail(code: int, path: str | None = None) -> OSError:
+    """An :class:`OSError` carrying ``code``, ready to raise."""
+    return OSError(code, os.strerror(code), path)
+
+
+class Dispatcher:
+    """Answers FUSE operations for one :class:`~defuse2.FileSystem`.
+
+    The methods have the names and arguments of fusepy's ``Operations`` (with
+    ``use_ns``): they return what the binding expects and raise :class:`OSError`.
+
+    :param filesystem: the routes and the store.
+    :param context: a callable giving the caller's :class:`~defuse2.store.base.Context`;
+        the mount passes one that reads ``fuse_get_context()``.
+    """
+
+    def __init__(
+        self, filesystem: FileSystem, context: Callable[[], Context] | None = None
+    ) -> None:
+        self._routes = filesystem.url_map
+        self.store = filesystem.store
+        self._context = context or Context.current
+        self._uid = os.getuid()
+        self._gid = os.getgid()
+        self._time_ns = filesystem.start_time_ns
+        self.operations = frozenset(
+            op
+            for op in ARGUMENTS
+            if hasattr(self.store, op) or any(op in r.invokers for r in self._routes)
+        )
+
+    # -- the machinery ------------------------------------------------------------------
+    def _match(self, path: str | None) -> Found | None:
+        return None if path is None else self._routes.match(path)
+
+    def _invoke(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any:
+        """Call the resource's ``op``; user errors become ``EIO``, logged."""
+        route, values = found
+        try:
+            return route.invokers[op](values, path, args, self._context)
+        except OSError as error:
+            if isinstance(error.errno, int) and error.errno > 0:
+                raise
+            self._log_failure(op, path, route)
+            raise fail(errno.EIO, path) from error
+        except Exception as error:
+            self._log_failure(op, path, route)
+            raise fail(errno.EIO, path) from error
+
+    def _convert(self, op: str, found: Found, path: str, convert: Callable[[Any], Any],
+                 result: Any) -> Any:
+        """Turn a resource's return value into the binding's; a wrong type is ``EIO``."""
+        try:
+            return convert(result)
+        except (DefuseError, TypeError, ValueError) as error:
+            log.error("%s %s (route %s): %s", op, path, found[0].rule, error)
+            raise fail(errno.EIO, path) from error
+
+    @staticmethod
+    def _log_failure(op: str, path: str, route: Route) -> None:
+        log.exception(
+            "%s %s failed in %s (route %s); answering EIO", op, path, route.name, route.rule
+        )
+
+    def _resource(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any:
+        """The resource's answer, or the default for an operation it lacks."""
+        if op in found[0].invokers:
+            return self._invoke(op, found, path, args)
+        if op in MUTATING:
+            raise fail(errno.EROFS, path)
+        return _MISSING
+
+    def describe(self, path: str | None) -> tuple[str, Mapping[str, Any]]:
+        """Which route serves ``path`` (its rule, or ``"store"``) and with which values."""
+        found = self._match(path)
+        return ("store", {}) if found is None else (found[0].rule, found[1])
+
+    def is_dynamic(self, path: str | None) -> bool:
+        """Whether the content at ``path`` may change behind the kernel's back."""
+        found = self._match(path)
+        return found is not None and bool(getattr(found[0].resource, "dynamic", False))
+
+    # -- attributes ---------------------------------------------------------------------
+    def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]:
+        """:manpage:`stat(2)`."""
+        found = self._match(path)
+        if found is None:
+            return self.store.getattr(path, fh)
+        assert path is not None
+        return self._attributes(found, path, fh)
+
+    def _attributes(self, found: Found, path: str, fh: int | None) -> Mapping[str, int]:
+        route = found[0]
+        if "getattr" not in route.invokers:
+            return self._derived_attributes(found, path).as_stat(
+                self._uid, self._gid, self._time_ns
+            )
+        result = self._invoke("getattr", found, path, (fh,))
+        return self._convert("getattr", found, path, self._as_stat, result)  # type: ignore[no-any-return]
+
+    def _as_stat(self, result: Any) -> Mapping[str, int]:
+        if isinstance(result, Attributes):
+            return result.as_stat(self._uid, self._gid, self._time_ns)
+        if isinstance(result, Mapping):
+            if "st_mode" in result:
+                stat_result = Attributes(mode=0).as_stat(self._uid, self._gid, self._time_ns)
+                stat_result.update(result)
+                return stat_result
+            return Attributes(**result).as_stat(self._uid, self._gid, self._time_ns)
+        raise DefuseError(
+            f"getattr() must return Attributes or a mapping, not {type(result).__name__}"
+        )
+
+    def _derived_attributes(self, found: Found, path: str) -> Attributes:
+        """Attributes for a resource without ``getattr``, from what it can do."""
+        invokers = found[0].invokers
+        writable = 0o200 if {"write", "create", "mkdir"} & invokers.keys() else 0
+        if "readdir" in invokers:
+            return attributes.directory(mode=0o555 | writable)
+        size = 0
+        if "read" in invokers:
+            size = len(self.read(path, 1 << 62, 0, 0))
+        return attributes.file(size=size, mode=0o444 | writable)
+
+    def _is_dir(self, found: Found, path: str) -> bool:
+        return stat.S_ISDIR(self._attributes(found, path, None)["st_mode"])
+
+    # -- directories --------------------------------------------------------------------
+    def readdir(self, path: str | None, fh: int | None = None) -> list[str]:
+        """:manpage:`readdir(3)`: the resource's names, static child routes, the store's."""
+        found = self._match(path)
+        if path is None or found is None:
+            names = self.store.readdir(path, fh)  # type: ignore[arg-type]
+            static = self._routes.static_children(path) if path is not None else ()
+            return [".", "..", *names, *(n for n in static if n not in names)]
+        listed = self._resource("readdir", found, path, (fh,))
+        if listed is _MISSING and not self._is_dir(found, path):
+            raise fail(errno.ENOTDIR, path)
+        names = {} if listed is _MISSING else dict.fromkeys(
+            self._convert("readdir", found, path, _as_names, listed)
+        )
+        names.update(dict.fromkeys(self._routes.static_children(path)))
+        try:
+            names.update(dict.fromkeys(self.store.readdir(path)))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return [".", "..", *names]
+
+    def opendir(self, path: str) -> int:
+        """:manpage:`opendir(3)`."""
+        found = self._match(path)
+        if found is None:
+            return self.store.opendir(path, ctx=self._context())
+        result = self._resource("opendir", found, path, ())
+        if result is _MISSING:
+            if not self._is_dir(found, path):
+                raise fail(errno.ENOTDIR, path)
+            return 0
+        return result or 0  # type: ignore[no-any-return]
+
+    def releasedir(self, path: str | None, fh: int) -> None:
+        """:manpage:`closedir(3)`."""
+        found = self._match(path)
+        if found is None:
+            if path is None or self._store_has(path):
+                self.store.releasedir(path, fh)
+            return
+        assert path is not None
+        self._resource("releasedir", found, path, (fh,))
+
+    def _store_has(self, path: str) -> bool:
+        try:
+            self.store.getattr(path)
+        except OSError:
+            return False
+        return True
+
+    # -- reading ------------------------------------------------------------------------
+    def readlink(self, path: str) -> str:
+        """:manpage:`readlink(2)`; ``EINVAL`` for a resource that is not a link."""
+        found = self._match(path)
+        if found is None:
+            return self.store.readlink(path)
+        result = self._resource("readlink", found, path, ())
+        if result is _MISSING:
+            raise fail(errno.EINVAL, path)
+        return self._convert("readlink", found, path, _as_text, result)  # type: ignore[no-any-return]
+
+    def open(self, path: str, flags: int) -> int:
+        """:manpage:`open(2)`; opening a read-only resource for writing is ``EROFS``."""
+        found = self._match(path)
+        if found is None:
+            return self.store.open(path, flags, ctx=self._context())
+        result = self._resource("open", found, path, (flags,))
+        if result is _MISSING:
+            if flags & os.O_ACCMODE != os.O_RDONLY and "write" not in found[0].invokers:
+                raise fail(errno.EROFS, path)
+            return 0
+        return result or 0  # type: ignore[no-any-return]
+
+    def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
+        """:manpage:`pread(2)`: ``bytes`` or ``str`` from the resource, at most ``size``."""
+        found = self._match(path)
+        if found is None:
+            return self.store.read(path, size, offset, fh)
+        assert path is not None
+        result = self._resource("read", found, path, (size, offset, fh))
+        if result is _MISSING:
+            raise fail(errno.EISDIR if self._is_dir(found, path) else errno.ENOTSUP, path)
+        data: bytes = self._convert("read", found, path, _as_data, result)
+        return data if len(data) <= size else data[:size]
+
+    def statfs(self, path: str) -> Mapping[str, int]:
+        """:manpage:`statvfs(3)`: the store's figures, so ``df`` is truthful."""
+        found = self._match(path)
+        if found is not None and "statfs" in found[0].invokers:
+            return self._invoke("statfs", found, path, ())  # type: ignore[no-any-return]
+        return self.store.statfs(path)
+
+    def access(self, path: str, amode: int) -> None:
+        """:manpage:`access(2)`; asking to write a read-only resource is ``EROFS``."""
+        found = self._match(path)
+        if found is None:
+            return self.store.access(path, amode, ctx=self._context())
+        if self._resource("access", found, path, (amode,)) is _MISSING:
+            self._attributes(found, path, None)  # exists?
+            if amode & os.W_OK and not {"write", "create", "mkdir"} & found[0].invokers.keys():
+                raise fail(errno.EROFS, path)
+        return None
+
+    # -- writing ------------------------------------------------------------------------
+    def write(self, path: str | None, data: bytes, offset: int, fh: int) -> int:
+        """:manpage:`pwrite(2)`: a resource may return ``None``, meaning all of ``data``."""
+        found = self._match(path)
+        if found is None:
+            return self.store.write(path, data, offset, fh, ctx=self._context())
+        assert path is not None
+        result = self._resource("write", found, path, (data, offset, fh))
+        if result is None:
+            return len(data)
+        return self._convert("write", found, path, _as_count, result)  # type: ignore[no-any-return]
+
+    def create(self, path: str, mode: int, flags: int = 0) -> int:
+        """:manpage:`open(2)` with ``O_CREAT``."""
+        found = self._match(path)
+        if found is None:
+            return self._store_create("create", path, mode, flags)  # type: ignore[no-any-return]
+        return self._resource("create", found, path, (mode, flags)) or 0  # type: ignore[no-any-return]
+
+    def _store_create(self, op: str, path: str, *args: Any) -> Any:
+        """Run a store operation that makes ``path``; a directory that routes imply (and
+        the store has not seen yet) is made in the store first."""
+        method = getattr(self.store, op)
+        try:
+            return method(path, *args, ctx=self._context())
+        except FileNotFoundError:
+            if not self._make_store_parents(path):
+                raise
+            return method(path, *args, ctx=self._context())
+
+    def _make_store_parents(self, path: str) -> bool:
+        """Make the routed directories above ``path`` in the store; whether any were made."""
+        missing: list[str] = []
+        parent = os.path.dirname(path)
+        while parent != "/" and not self._store_has(parent):
+            found = self._match(parent)
+            if found is None or not self._is_dir(found, parent):
+                return False
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for directory in reversed(missing):
+            self.store.mkdir(directory, 0o755)
+        return bool(missing)
+
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        """:manpage:`mknod(2)`."""
+        self._change("mknod", path, (mode, dev))
+
+    def mkdir(self, path: str, mode: int) -> None:
+        """:manpage:`mkdir(2)`."""
+        self._change("mkdir", path, (mode,))
+
+    def symlink(self, target: str, source: str) -> None:
+        """:manpage:`symlink(2)`: make ``target``, a link to ``source``."""
+        found = self._match(target)
+        if found is None:
+            self._store_create("symlink", target, source)
+            return
+        self._resource("symlink", found, target, (target, source))
+
+    def _change(self, op: str, path: str, args: tuple[Any, ...]) -> None:
+        """A change that makes a new name: the store's, or the resource's, or ``EROFS``."""
+        found = self._match(path)
+        if found is None:
+            self._store_create(op, path, *args)
+            return
+        self._resource(op, found, path, args)
+
+    def _modify(self, op: str, path: str | None, args: tuple[Any, ...], store_args: tuple[Any, ...]
+                ) -> None:
+        """A change to an existing path (or open handle)."""
+        found = self._match(path)
+        if found is None:
+            getattr(self.store, op)(path, *store_args, ctx=self._context())
+            return
+        assert path is not None
+        self._resource(op, found, path, args)
+
+    def unlink(self, path: str) -> None:
+        """:manpage:`unlink(2)`."""
+        self._modify("unlink", path, (), ())
+
+    def rmdir(self, path: str) -> None:
+        """:manpage:`rmdir(2)`."""
+        self._modify("rmdir", path, (), ())
+
+    def chmod(self, path: str | None, mode: int, fh: int | None = None) -> None:
+        """:manpage:`chmod(2)`."""
+        self._modify("chmod", path, (mode, fh), (mode, fh))
+
+    def chown(self, path: str | None, uid: int, gid: int, fh: int | None = None) -> None:
+        """:manpage:`chown(2)`."""
+        self._modify("chown", path, (uid, gid, fh), (uid, gid, fh))
+
+    def truncate(self, path: str | None, length: int, fh: int | None = None) -> None:
+        """:manpage:`truncate(2)`."""
+        self._modify("truncate", path, (length, fh), (length, fh))
+
+    def utimens(
+        self, path: str | None, times: tuple[int, int] | None = None, fh: int | None = None
+    ) -> None:
+        """:manpage:`utimensat(2)`: ``times`` is (atime, mtime) in ns, ``None`` for now."""
+        self._modify("utimens", path, (times, fh), (times, fh))
+
+    def fallocate(self, path: str | None, mode: int, offset: int, size: int, fh: int) -> None:
+        """:manpage:`fallocate(2)`."""
+        self._modify("fallocate", path, (mode, offset, size, fh), (mode, offset, size, fh))
+
+    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0
+                 ) -> None:
+        """:manpage:`setxattr(2)`."""
+        self._modify("setxattr", path, (name, value, options), (name, value, options))
+
+    def removexattr(self, path: str, name: str) -> None:
+        """:manpage:`removexattr(2)`."""
+        self._modify("removexattr", path, (name,), (name,))
+
+    def rename(self, old: str, new: str, flags: int = 0) -> None:
+        """:manpage:`rename(2)`; between a resource and the store it is ``EXDEV``."""
+        found = self._match(old)
+        if found is None:
+            if self._match(new) is not None:
+                raise fail(errno.EXDEV, new)
+            self._store_create_pair("rename", new, old, new, flags)
+            return
+        self._resource("rename", found, old, (old, new, flags))
+
+    def link(self, target: str, source: str) -> None:
+        """:manpage:`link(2)`: make ``target``, a new name of ``source``."""
+        found = self._match(target)
+        if found is None:
+            if self._match(source) is not None:
+                raise fail(errno.EXDEV, target)
+            self._store_create_pair("link", target, target, source)
+            return
+        self._resource("link", found, target, (target, source))
+
+    def _store_create_pair(self, op: str, made: str, *args: Any) -> None:
+        """``rename``/``link`` in the store, making routed parents of ``made`` if needed."""
+        method = getattr(self.store, op)
+        try:
+            method(*args, ctx=self._context())
+        except FileNotFoundError:
+            if not self._make_store_parents(made):
+                raise
+            method(*args, ctx=self._context())
+
+    # -- handles --------------------------------------------------------------------------
+    def flush(self, path: str | None, fh: int) -> None:
+        """Each :manpage:`close(2)` of a descriptor."""
+        self._handle("flush", path, (fh,))
+
+    def fsync(self, path: str | None, datasync: int, fh: int) -> None:
+        """:manpage:`fsync(2)`."""
+        self._handle("fsync", path, (datasync, fh))
+
+    def release(self, path: str | None, fh: int) -> None:
+        """The last :manpage:`close(2)` of an open file."""
+        self._handle("release", path, (fh,))
+
+    def _handle(self, op: str, path: str | None, args: tuple[Any, ...]) -> None:
+        found = self._match(path)
+        if found is None:
+            getattr(self.store, op)(path, *args)
+            return
+        assert path is not None
+        self._resource(op, found, path, args)
+
+    # -- extended attributes --------------------------------------------------------------
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        """:manpage:`getxattr(2)`; a resource without xattrs has none (``ENODATA``)."""
+        found = self._match(path)
+        if found is None:
+            return self.store.getxattr(path, name)
+        result = self._resource("getxattr", found, path, (name,))
+        if result is _MISSING:
+            raise fail(errno.ENODATA, path)
+        return self._convert("getxattr", found, path, _as_data, result)  # type: ignore[no-any-return]
+
+    def listxattr(self, path: str) -> list[str]:
+        """:manpage:`listxattr(2)`."""
+        found = self._match(path)
+        if found is None:
+            return self.store.listxattr(path)
+        result = self._resource("listxattr", found, path, ())
+        return [] if result is _MISSING else list(result)
+
+
+class _Missing:
+    """Marks 'the resource does not define this operation'."""
+
+
+_MISSING: Any = _Missing()
+
+
+def _as_data(result: Any) -> bytes:
+    return as_bytes(result, "read")
+
+
+def _as_count(result: Any) -> int:
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    raise DefuseError(f"write() must return None or the number of bytes written, not {result!r}")
+
+
+def _as_text(result: Any) -> str:
+    if isinstance(result, bytes):
+        return result.decode("utf-8", "surrogateescape")
+    if isinstance(result, str):
+        return result
+    raise DefuseError(f"readlink() must return str, not {type(result).__name__}")
+
+
+def _as_names(result: Iterable[Any]) -> list[str]:
+    """``readdir`` may give names or ``(name, attributes)`` pairs."""
+    names = []
+    for entry in result:
+        name = entry if isinstance(entry, str) else entry[0]
+        if not isinstance(name, str) or not name or "/" in name:
+            raise DefuseError(f"readdir() gave {entry!r}; entries are names without '/'")
+        if name not in (".", ".."):
+            names.append(name)
+    return names

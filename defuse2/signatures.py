@@ -1,0 +1,145 @@
+"""Argument injection: a resource method gets exactly the arguments it names.
+
+Where this sits: at registration the filesystem reads each resource method's signature
+once and builds an *invoker* for it; on every FUSE callback the dispatcher calls the
+invoker, which picks the named values out of the route variables, the operation's
+arguments, ``path`` and ``ctx``. Nothing is inspected on the hot path.
+
+The names a method may use:
+
+- the route's variables (``<name>`` in the rule gives ``name``);
+- the operation's arguments with fusepy's names (see :mod:`defuse2.operations`);
+- ``path`` (the path the kernel asked about) and ``ctx`` (who asked: uid, gid, pid,
+  umask);
+- ``**variables`` receives all route variables.
+
+A parameter with a default may name something not every route provides.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from .errors import DefuseError
+from .operations import ARGUMENTS, EXTRAS
+
+Invoker = Callable[[Mapping[str, Any], Any, tuple[Any, ...], Callable[[], Any]], Any]
+
+
+@lru_cache(maxsize=None)
+def _parameters(
+    function: Callable[..., Any], bound: bool
+) -> tuple[tuple[str, ...], frozenset[str], bool]:
+    """(names, names with defaults, takes ``**kwargs``) of a function, read once."""
+    names: list[str] = []
+    optional: set[str] = set()
+    takes_kwargs = False
+    listed = list(inspect.signature(function).parameters.values())
+    for parameter in listed[1:] if bound else listed:
+        if parameter.kind is parameter.VAR_KEYWORD:
+            takes_kwargs = True
+        elif parameter.kind in (parameter.VAR_POSITIONAL, parameter.POSITIONAL_ONLY):
+            raise DefuseError(
+                f"{_describe(function)} takes *{parameter.name} or a positional-only "
+                "argument; defuse2 passes arguments by name: name each one you need"
+            )
+        else:
+            names.append(parameter.name)
+            if parameter.default is not parameter.empty:
+                optional.add(parameter.name)
+    return tuple(names), frozenset(optional), takes_kwargs
+
+
+def parameters(function: Callable[..., Any]) -> tuple[tuple[str, ...], frozenset[str], bool]:
+    """The parameters of ``function`` (a bound method or plain function), cached."""
+    underlying = getattr(function, "__func__", None)
+    if underlying is None:
+        return _parameters(function, False)
+    return _parameters(underlying, True)
+
+
+def _describe(function: Callable[..., Any]) -> str:
+    return getattr(function, "__qualname__", repr(function)) + "()"
+
+
+def check(
+    function: Callable[..., Any], op: str | None, variables: tuple[str, ...], rule: str
+) -> None:
+    """Refuse a signature that asks for names this route and operation cannot give."""
+    names, optional, takes_kwargs = parameters(function)
+    arguments = ARGUMENTS.get(op, ()) if op else ()
+    for reserved in EXTRAS:
+        if reserved in variables:
+            raise DefuseError(
+                f"route {rule!r} has a variable named {reserved!r}, which is reserved "
+                f"for every method; rename the variable, e.g. <{reserved}_name>"
+            )
+    clashes = set(variables) & set(arguments)
+    used_clashes = clashes & set(names) if not takes_kwargs else clashes
+    if used_clashes:
+        clash = sorted(used_clashes)[0]
+        raise DefuseError(
+            f"route {rule!r}: variable {clash!r} clashes with the argument {clash!r} of "
+            f"{op}(); rename the variable in the rule, e.g. <{clash}_>"
+        )
+    available = set(variables) | set(arguments) | set(EXTRAS)
+    unknown = [n for n in names if n not in available and n not in optional]
+    if unknown:
+        raise DefuseError(
+            f"{_describe(function)} asks for {', '.join(map(repr, unknown))}, which route "
+            f"{rule!r} does not provide; available names: {', '.join(sorted(available))}"
+        )
+
+
+def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -> Invoker:
+    """A fast caller of ``function`` for ``op``: ``invoke(values, path, args, context)``.
+
+    ``args`` are the operation's arguments in :data:`~defuse2.operations.ARGUMENTS` order;
+    ``context`` is called only when the method names ``ctx``.
+    """
+    names, _optional, takes_kwargs = parameters(function)
+    arguments = ARGUMENTS[op]
+    from_args = tuple((n, arguments.index(n)) for n in names if n in arguments)
+    from_values = tuple(variables) if takes_kwargs else tuple(n for n in names if n in variables)
+    wants_path = "path" in names
+    wants_ctx = "ctx" in names
+
+    if not from_values and not wants_path and not wants_ctx:
+        if len(from_args) == len(arguments) and all(i == p for p, (_, i) in enumerate(from_args)):
+            return lambda values, path, args, context: function(*args)
+        positions = tuple(i for _, i in from_args)
+        keys = tuple(n for n, _ in from_args)
+        return lambda values, path, args, context: function(
+            **{k: args[i] for k, i in zip(keys, positions, strict=True)}
+        )
+
+    def invoke(
+        values: Mapping[str, Any], path: Any, args: tuple[Any, ...], context: Callable[[], Any]
+    ) -> Any:
+        kwargs = {name: values[name] for name in from_values}
+        for name, index in from_args:
+            kwargs[name] = args[index]
+        if wants_path:
+            kwargs["path"] = path
+        if wants_ctx:
+            kwargs["ctx"] = context()
+        return function(**kwargs)
+
+    return invoke
+
+
+def call_with(
+    function: Callable[..., Any], variables: Mapping[str, Any], **extras: Any
+) -> Any:
+    """Call a helper such as ``content()`` with the route variables and extras it names."""
+    names, _optional, takes_kwargs = parameters(function)
+    if takes_kwargs:
+        kwargs = dict(variables)
+        kwargs.update((n, extras[n]) for n in names if n in extras)
+    else:
+        kwargs = {n: variables[n] if n in variables else extras[n] for n in names
+                  if n in variables or n in extras}
+    return function(**kwargs)
