@@ -22,6 +22,7 @@ path and route, and becomes ``EIO``. The mount lives on.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -94,8 +95,9 @@ class Dispatcher:
             self._log_failure(op, path, route)
             raise fail(errno.EIO, path) from error
 
-    def _convert(self, op: str, found: Found, path: str, convert: Callable[[Any], Any],
-                 result: Any) -> Any:
+    def _convert(
+        self, op: str, found: Found, path: str, convert: Callable[[Any], Any], result: Any
+    ) -> Any:
         """Turn a resource's return value into the binding's; a wrong type is ``EIO``."""
         try:
             return convert(result)
@@ -177,20 +179,20 @@ class Dispatcher:
         """:manpage:`readdir(3)`: the resource's names, static child routes, the store's."""
         found = self._match(path)
         if path is None or found is None:
-            names = self.store.readdir(path, fh)  # type: ignore[arg-type]
+            stored = self.store.readdir(path, fh)  # type: ignore[arg-type]
             static = self._routes.static_children(path) if path is not None else ()
-            return [".", "..", *names, *(n for n in static if n not in names)]
+            return [".", "..", *stored, *(n for n in static if n not in stored)]
         listed = self._resource("readdir", found, path, (fh,))
         if listed is _MISSING and not self._is_dir(found, path):
             raise fail(errno.ENOTDIR, path)
-        names = {} if listed is _MISSING else dict.fromkeys(
-            self._convert("readdir", found, path, _as_names, listed)
+        names: dict[str, None] = (
+            {}
+            if listed is _MISSING
+            else dict.fromkeys(self._convert("readdir", found, path, _as_names, listed))
         )
         names.update(dict.fromkeys(self._routes.static_children(path)))
-        try:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             names.update(dict.fromkeys(self.store.readdir(path)))
-        except (FileNotFoundError, NotADirectoryError):
-            pass
         return [".", "..", *names]
 
     def opendir(self, path: str) -> int:
@@ -203,7 +205,7 @@ class Dispatcher:
             if not self._is_dir(found, path):
                 raise fail(errno.ENOTDIR, path)
             return 0
-        return result or 0  # type: ignore[no-any-return]
+        return result or 0
 
     def releasedir(self, path: str | None, fh: int) -> None:
         """:manpage:`closedir(3)`."""
@@ -243,7 +245,7 @@ class Dispatcher:
             if flags & os.O_ACCMODE != os.O_RDONLY and "write" not in found[0].invokers:
                 raise fail(errno.EROFS, path)
             return 0
-        return result or 0  # type: ignore[no-any-return]
+        return result or 0
 
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
         """:manpage:`pread(2)`: ``bytes`` or ``str`` from the resource, at most ``size``."""
@@ -292,7 +294,7 @@ class Dispatcher:
         found = self._match(path)
         if found is None:
             return self._store_create("create", path, mode, flags)  # type: ignore[no-any-return]
-        return self._resource("create", found, path, (mode, flags)) or 0  # type: ignore[no-any-return]
+        return self._resource("create", found, path, (mode, flags)) or 0
 
     def _store_create(self, op: str, path: str, *args: Any) -> Any:
         """Run a store operation that makes ``path``; a directory that routes imply (and
@@ -343,8 +345,9 @@ class Dispatcher:
             return
         self._resource(op, found, path, args)
 
-    def _modify(self, op: str, path: str | None, args: tuple[Any, ...], store_args: tuple[Any, ...]
-                ) -> None:
+    def _modify(
+        self, op: str, path: str | None, args: tuple[Any, ...], store_args: tuple[Any, ...]
+    ) -> None:
         """A change to an existing path (or open handle)."""
         found = self._match(path)
         if found is None:
@@ -383,8 +386,7 @@ class Dispatcher:
         """:manpage:`fallocate(2)`."""
         self._modify("fallocate", path, (mode, offset, size, fh), (mode, offset, size, fh))
 
-    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0
-                 ) -> None:
+    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> None:
         """:manpage:`setxattr(2)`."""
         self._modify("setxattr", path, (name, value, options), (name, value, options))
 

@@ -137,8 +137,10 @@ class FileSystem:
                 options["quota"] = quota
             store = MemoryStore(**options)
         elif quota is not None or max_nodes is not None:
-            raise DefuseError("quota and max_nodes configure the default store; "
-                              "give them to your own store instead")
+            raise DefuseError(
+                "quota and max_nodes configure the default store; "
+                "give them to your own store instead"
+            )
         self.store: Store = store
         self.url_map = RouteMap(converters)
         self.start_time_ns = time.time_ns()
@@ -198,13 +200,16 @@ class FileSystem:
 
     def _apply(self, kind: str, rule: str, target: Any, options: dict[str, Any]) -> None:
         if self._mounts:
-            raise DefuseError(f"cannot add route {rule!r} while the filesystem is mounted; "
-                              "register every route before mounting")
+            raise DefuseError(
+                f"cannot add route {rule!r} while the filesystem is mounted; "
+                "register every route before mounting"
+            )
         if kind == "route":
             resource = self._instance(target, rule)
         elif not callable(target) or inspect.isclass(target):
-            raise DefuseError(f"fs.{kind}({rule!r}) decorates a function; for a class "
-                              f"use fs.route({rule!r})")
+            raise DefuseError(
+                f"fs.{kind}({rule!r}) decorates a function; for a class use fs.route({rule!r})"
+            )
         elif kind == "file":
             resource = FunctionFile(target, options["mode"], options["dynamic"])
         else:
@@ -222,8 +227,10 @@ class FileSystem:
             try:
                 instance = cls()
             except TypeError as error:
-                raise DefuseError(f"{cls.__name__}() must be constructible without arguments "
-                                  f"(it is created once, at registration): {error}") from None
+                raise DefuseError(
+                    f"{cls.__name__}() must be constructible without arguments "
+                    f"(it is created once, at registration): {error}"
+                ) from None
             instance.filesystem = self
             self._instances[cls] = instance
         return self._instances[cls]
@@ -246,8 +253,7 @@ class FileSystem:
             implied = Route(parent, self._implied_directory, implied=True)
             implied.variables = RouteMap._variables(parent)
             for op in ("getattr", "readdir"):
-                implied.invokers[op] = invoker(getattr(implied.resource, op), op,
-                                               implied.variables)
+                implied.invokers[op] = invoker(getattr(implied.resource, op), op, implied.variables)
             self.url_map.add_implied(implied)
 
     @property
@@ -262,8 +268,7 @@ class FileSystem:
     def routes(self) -> list[RouteInfo]:
         """The route table: rule, resource, the operations it defines, whether implied."""
         return [
-            RouteInfo(r.rule, _name(r.resource), tuple(r.invokers), r.implied)
-            for r in self.url_map
+            RouteInfo(r.rule, _name(r.resource), tuple(r.invokers), r.implied) for r in self.url_map
         ]
 
     def match(self, path: str) -> Match | None:
@@ -280,10 +285,14 @@ class FileSystem:
         ``fs.path_for(Files, name="a b", ext="txt")`` -> ``"/a b.txt"``.
         """
         candidates = [
-            r for r in self.url_map
+            r
+            for r in self.url_map
             if not r.implied
-            and (type(r.resource) is resource or getattr(r.resource, "content", None) is resource
-                 or getattr(r.resource, "entries", None) is resource)
+            and (
+                type(r.resource) is resource
+                or getattr(r.resource, "content", None) is resource
+                or getattr(r.resource, "entries", None) is resource
+            )
         ]
         if not candidates:
             raise DefuseError(f"{_name(resource)} has no route on this filesystem")
@@ -291,8 +300,9 @@ class FileSystem:
             if set(route.variables) == set(values):
                 return self.url_map.build(route, values)
         rules = ", ".join(f"{r.rule!r}" for r in candidates)
-        raise DefuseError(f"no route of {_name(resource)} takes exactly "
-                          f"{sorted(values)}; its rules: {rules}")
+        raise DefuseError(
+            f"no route of {_name(resource)} takes exactly {sorted(values)}; its rules: {rules}"
+        )
 
     # -- running ------------------------------------------------------------------------
     def dispatcher(self, context: Callable[[], Context] | None = None) -> Dispatcher:
@@ -318,8 +328,8 @@ class FileSystem:
     def mounted(self, mountpoint: str | Path, **options: Any) -> AbstractContextManager[Path]:
         """Mount in the background for a ``with`` block; always unmounts::
 
-            with fs.mounted("/tmp/m") as root:
-                print((root / "test0.txt").read_text())
+        with fs.mounted("/tmp/m") as root:
+            print((root / "test0.txt").read_text())
         """
         from .mount import mounted
 

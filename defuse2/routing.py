@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import (
     AnyConverter,
     BaseConverter,
@@ -32,7 +33,6 @@ from werkzeug.routing import (
     UnicodeConverter,
     UUIDConverter,
 )
-from werkzeug.exceptions import NotFound
 
 from .errors import DefuseError
 
@@ -84,8 +84,10 @@ CONVERTERS: dict[str, type] = {
     "uuid": UUIDValueConverter,
 }
 
-_VARIABLE = re.compile(r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<args>.*?)\))?:)?"
-                       r"(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
+_VARIABLE = re.compile(
+    r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<args>.*?)\))?:)?"
+    r"(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>"
+)
 
 
 @dataclass(eq=False)
@@ -108,7 +110,9 @@ class Route:
 
 def split_rule(rule: str) -> list[str]:
     """Split a rule into segments at ``/`` outside ``<...>``: ``"/a/<b>"`` -> ``["a", "<b>"]``."""
-    segments, current, depth = [], [], 0
+    segments: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in rule:
         if char == "<":
             depth += 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from .errors import DefuseError
@@ -29,7 +29,7 @@ from .operations import ARGUMENTS, EXTRAS
 Invoker = Callable[[Mapping[str, Any], Any, tuple[Any, ...], Callable[[], Any]], Any]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parameters(
     function: Callable[..., Any], bound: bool
 ) -> tuple[tuple[str, ...], frozenset[str], bool]:
@@ -131,15 +131,16 @@ def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -
     return invoke
 
 
-def call_with(
-    function: Callable[..., Any], variables: Mapping[str, Any], **extras: Any
-) -> Any:
+def call_with(function: Callable[..., Any], variables: Mapping[str, Any], **extras: Any) -> Any:
     """Call a helper such as ``content()`` with the route variables and extras it names."""
     names, _optional, takes_kwargs = parameters(function)
     if takes_kwargs:
         kwargs = dict(variables)
         kwargs.update((n, extras[n]) for n in names if n in extras)
     else:
-        kwargs = {n: variables[n] if n in variables else extras[n] for n in names
-                  if n in variables or n in extras}
+        kwargs = {
+            n: variables[n] if n in variables else extras[n]
+            for n in names
+            if n in variables or n in extras
+        }
     return function(**kwargs)

@@ -153,7 +153,7 @@ class Store(Protocol):
         *,
         ctx: Context | None = None,
     ) -> None:
-        """Set (atime, mtime) in ns; ``None`` or :data:`UTIME_NOW` is now, :manpage:`utimensat(2)`."""
+        """Set (atime, mtime) in ns (``None``: now), :manpage:`utimensat(2)`."""
         ...
 
     # -- file contents ------------------------------------------------------------------
@@ -172,7 +172,7 @@ class Store(Protocol):
     def write(
         self, path: str | None, data: bytes, offset: int, fh: int, *, ctx: Context | None = None
     ) -> int:
-        """Write all of ``data`` at ``offset`` or raise; returns ``len(data)``, :manpage:`pwrite(2)`."""
+        """Write all of ``data`` at ``offset`` or nothing, :manpage:`pwrite(2)`."""
         ...
 
     def fallocate(
