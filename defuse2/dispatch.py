@@ -16,7 +16,7 @@ For each operation on a path:
 4. not matched: the store answers.
 
 This is the one place where errors are mapped: an :class:`OSError` with an errno passes
-through as that errno; any other exception from user code is logged with the operation,
+through as that errno (``raise FileNotFoundError(path)`` is ``ENOENT``); any other exception from user code is logged with the operation,
 path and route, and becomes ``EIO``. The mount lives on.
 """
 
@@ -49,6 +49,30 @@ Found = tuple[Route, Mapping[str, Any]]
 def fail(code: int, path: str | None = None) -> OSError:
     """An :class:`OSError` carrying ``code``, ready to raise."""
     return OSError(code, os.strerror(code), path)
+
+
+#: The errno a builtin :class:`OSError` subclass stands for when raised without one,
+#: as in ``raise FileNotFoundError(path)``.
+ERRNO_OF_CLASS: dict[type[OSError], int] = {
+    FileNotFoundError: errno.ENOENT,
+    FileExistsError: errno.EEXIST,
+    NotADirectoryError: errno.ENOTDIR,
+    IsADirectoryError: errno.EISDIR,
+    PermissionError: errno.EACCES,
+    InterruptedError: errno.EINTR,
+    TimeoutError: errno.ETIMEDOUT,
+    BlockingIOError: errno.EAGAIN,
+}
+
+
+def errno_of(error: OSError) -> int | None:
+    """The errno ``error`` carries, or the one its class stands for; ``None``: neither."""
+    if isinstance(error.errno, int) and error.errno > 0:
+        return error.errno
+    for cls in type(error).__mro__:
+        if cls in ERRNO_OF_CLASS:
+            return ERRNO_OF_CLASS[cls]
+    return None
 
 
 class Dispatcher:
@@ -87,10 +111,11 @@ class Dispatcher:
         try:
             return route.invokers[op](values, path, args, self._context)
         except OSError as error:
-            if isinstance(error.errno, int) and error.errno > 0:
-                raise
-            self._log_failure(op, path, route)
-            raise fail(errno.EIO, path) from error
+            code = errno_of(error)
+            if code is None:
+                self._log_failure(op, path, route)
+                code = errno.EIO
+            raise fail(code, path) from error
         except Exception as error:
             self._log_failure(op, path, route)
             raise fail(errno.EIO, path) from error
@@ -264,7 +289,7 @@ class Dispatcher:
         found = self._match(path)
         if found is not None and "statfs" in found[0].invokers:
             return self._invoke("statfs", found, path, ())  # type: ignore[no-any-return]
-        return self.store.statfs(path)
+        return self.store.statfs("/")
 
     def access(self, path: str, amode: int) -> None:
         """:manpage:`access(2)`; asking to write a read-only resource is ``EROFS``."""

@@ -181,61 +181,61 @@ class StoreResource(Resource):
         """:manpage:`readlink(2)`."""
         return self.store.readlink(path)
 
-    def access(self, path: str, amode: int, ctx: Context) -> None:
+    def access(self, path: str, amode: int, ctx: Context | None = None) -> None:
         """:manpage:`access(2)`."""
         self.store.access(path, amode, ctx=ctx)
 
-    def mknod(self, path: str, mode: int, dev: int, ctx: Context) -> None:
+    def mknod(self, path: str, mode: int, dev: int, ctx: Context | None = None) -> None:
         """:manpage:`mknod(2)`."""
         self.store.mknod(path, mode, dev, ctx=ctx)
 
-    def mkdir(self, path: str, mode: int, ctx: Context) -> None:
+    def mkdir(self, path: str, mode: int, ctx: Context | None = None) -> None:
         """:manpage:`mkdir(2)`."""
         self.store.mkdir(path, mode, ctx=ctx)
 
-    def unlink(self, path: str, ctx: Context) -> None:
+    def unlink(self, path: str, ctx: Context | None = None) -> None:
         """:manpage:`unlink(2)`."""
         self.store.unlink(path, ctx=ctx)
 
-    def rmdir(self, path: str, ctx: Context) -> None:
+    def rmdir(self, path: str, ctx: Context | None = None) -> None:
         """:manpage:`rmdir(2)`."""
         self.store.rmdir(path, ctx=ctx)
 
-    def symlink(self, target: str, source: str, ctx: Context) -> None:
+    def symlink(self, target: str, source: str, ctx: Context | None = None) -> None:
         """:manpage:`symlink(2)`: ``target`` is the new link, ``source`` what it points to."""
         self.store.symlink(target, source, ctx=ctx)
 
-    def rename(self, old: str, new: str, flags: int, ctx: Context) -> None:
+    def rename(self, old: str, new: str, flags: int, ctx: Context | None = None) -> None:
         """:manpage:`rename(2)`."""
         self.store.rename(old, new, flags, ctx=ctx)
 
-    def link(self, target: str, source: str, ctx: Context) -> None:
+    def link(self, target: str, source: str, ctx: Context | None = None) -> None:
         """:manpage:`link(2)`: ``target`` is the new name of ``source``."""
         self.store.link(target, source, ctx=ctx)
 
-    def chmod(self, path: str, mode: int, fh: int | None, ctx: Context) -> None:
+    def chmod(self, path: str, mode: int, fh: int | None, ctx: Context | None = None) -> None:
         """:manpage:`chmod(2)`."""
         self.store.chmod(path, mode, fh, ctx=ctx)
 
-    def chown(self, path: str, uid: int, gid: int, fh: int | None, ctx: Context) -> None:
+    def chown(self, path: str, uid: int, gid: int, fh: int | None, ctx: Context | None = None) -> None:
         """:manpage:`chown(2)`."""
         self.store.chown(path, uid, gid, fh, ctx=ctx)
 
-    def truncate(self, path: str, length: int, fh: int | None, ctx: Context) -> None:
+    def truncate(self, path: str, length: int, fh: int | None, ctx: Context | None = None) -> None:
         """:manpage:`truncate(2)`."""
         self.store.truncate(path, length, fh, ctx=ctx)
 
     def utimens(
-        self, path: str, times: tuple[int, int] | None, fh: int | None, ctx: Context
+        self, path: str, times: tuple[int, int] | None, fh: int | None, ctx: Context | None = None
     ) -> None:
         """:manpage:`utimensat(2)`."""
         self.store.utimens(path, times, fh, ctx=ctx)
 
-    def create(self, path: str, mode: int, flags: int, ctx: Context) -> int:
+    def create(self, path: str, mode: int, flags: int, ctx: Context | None = None) -> int:
         """:manpage:`open(2)` with ``O_CREAT``."""
         return self.store.create(path, mode, flags, ctx=ctx)
 
-    def open(self, path: str, flags: int, ctx: Context) -> int:
+    def open(self, path: str, flags: int, ctx: Context | None = None) -> int:
         """:manpage:`open(2)`."""
         return self.store.open(path, flags, ctx=ctx)
 
@@ -243,12 +243,14 @@ class StoreResource(Resource):
         """:manpage:`pread(2)`."""
         return self.store.read(path, size, offset, fh)
 
-    def write(self, path: str, data: bytes, offset: int, fh: int, ctx: Context) -> int:
+    def write(
+        self, path: str, data: bytes, offset: int, fh: int, ctx: Context | None = None
+    ) -> int:
         """:manpage:`pwrite(2)`."""
         return self.store.write(path, data, offset, fh, ctx=ctx)
 
     def fallocate(
-        self, path: str, mode: int, offset: int, size: int, fh: int, ctx: Context
+        self, path: str, mode: int, offset: int, size: int, fh: int, ctx: Context | None = None
     ) -> None:
         """:manpage:`fallocate(2)`."""
         self.store.fallocate(path, mode, offset, size, fh, ctx=ctx)
@@ -265,7 +267,7 @@ class StoreResource(Resource):
         """:manpage:`close(2)` of the last descriptor."""
         self.store.release(path, fh)
 
-    def opendir(self, path: str, ctx: Context) -> int:
+    def opendir(self, path: str, ctx: Context | None = None) -> int:
         """:manpage:`opendir(3)`."""
         return self.store.opendir(path, ctx=ctx)
 
@@ -277,7 +279,7 @@ class StoreResource(Resource):
         """:manpage:`getxattr(2)`."""
         return self.store.getxattr(path, name)
 
-    def setxattr(self, path: str, name: str, value: bytes, options: int, ctx: Context) -> None:
+    def setxattr(self, path: str, name: str, value: bytes, options: int, ctx: Context | None = None) -> None:
         """:manpage:`setxattr(2)`."""
         self.store.setxattr(path, name, value, options, ctx=ctx)
 
@@ -285,7 +287,7 @@ class StoreResource(Resource):
         """:manpage:`listxattr(2)`."""
         return self.store.listxattr(path)
 
-    def removexattr(self, path: str, name: str, ctx: Context) -> None:
+    def removexattr(self, path: str, name: str, ctx: Context | None = None) -> None:
         """:manpage:`removexattr(2)`."""
         self.store.removexattr(path, name, ctx=ctx)
 

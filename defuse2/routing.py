@@ -208,7 +208,7 @@ class RouteMap:
         """The route serving ``path`` and its variables, or ``None`` for the store."""
         try:
             route, values = self._adapter.match(path, method="GET")
-        except NotFound:
+        except (NotFound, ValueError):  # a converter's to_python may refuse with ValueError
             return None
         return route, values
 

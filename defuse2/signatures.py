@@ -78,6 +78,8 @@ def check(
                 f"for every method; rename the variable, e.g. <{reserved}_name>"
             )
     clashes = set(variables) & set(arguments)
+    if getattr(function, "__module__", None) == "defuse2.resources":
+        clashes = set()  # defuse2's own shapes mean the operation's argument
     used_clashes = clashes & set(names) if not takes_kwargs else clashes
     if used_clashes:
         clash = sorted(used_clashes)[0]

@@ -1,0 +1,361 @@
+"""The dispatcher: friendly returns, defaults for missing operations, errors -> errno."""
+
+import errno
+import logging
+import os
+import stat
+
+import pytest
+
+from defuse2 import (
+    Attributes,
+    ContentFile,
+    Directory,
+    FileSystem,
+    Resource,
+    StoreResource,
+    attributes,
+)
+from defuse2.dispatch import Dispatcher
+
+
+@pytest.fixture
+def fs() -> FileSystem:
+    filesystem = FileSystem(quota="1 MiB")
+
+    @filesystem.route("/")
+    class Root(Resource):
+        def readdir(self):
+            return [f"test{i}.txt" for i in range(4)]
+
+    @filesystem.route("/<name>.<ext>")
+    class Files(Resource):
+        def getattr(self, name, ext):
+            return attributes.file(size=len(name) * 4, mode=0o444)
+
+        def read(self, size, offset, name, ext):
+            return (name * 4).encode()[offset : offset + size]
+
+    return filesystem
+
+
+@pytest.fixture
+def dispatcher(fs: FileSystem) -> Dispatcher:
+    return fs.dispatcher()
+
+
+def errno_of(call, *args) -> int:
+    with pytest.raises(OSError) as error:
+        call(*args)
+    return error.value.errno  # type: ignore[return-value]
+
+
+def test_hello(dispatcher: Dispatcher) -> None:
+    assert dispatcher.readdir("/") == [".", "..", "test0.txt", "test1.txt", "test2.txt", "test3.txt"]
+    st = dispatcher.getattr("/test2.txt")
+    assert st["st_size"] == 20
+    assert st["st_mode"] == stat.S_IFREG | 0o444
+    assert st["st_uid"] == os.getuid()
+    assert dispatcher.read("/test2.txt", 4096, 0, 0) == b"test2test2test2test2"
+    assert dispatcher.read("/test2.txt", 5, 15, 0) == b"test2"
+
+
+@pytest.mark.parametrize(
+    ("op", "args"),
+    [
+        ("write", ("/test0.txt", b"x", 0, 0)),
+        ("truncate", ("/test0.txt", 0)),
+        ("unlink", ("/test0.txt",)),
+        ("chmod", ("/test0.txt", 0o644)),
+        ("chown", ("/test0.txt", 1, 1)),
+        ("utimens", ("/test0.txt", None)),
+        ("create", ("/test9.txt", 0o644, os.O_WRONLY)),
+        ("mkdir", ("/new.dir", 0o755)),
+        ("symlink", ("/link.txt", "test0.txt")),
+        ("rename", ("/test0.txt", "/test9.txt")),
+        ("setxattr", ("/test0.txt", "user.a", b"1", 0)),
+        ("removexattr", ("/test0.txt", "user.a")),
+        ("open", ("/test0.txt", os.O_WRONLY)),
+        ("open", ("/test0.txt", os.O_RDWR)),
+    ],
+)
+def test_changes_to_a_read_only_resource_are_erofs(
+    dispatcher: Dispatcher, op: str, args: tuple
+) -> None:
+    assert errno_of(getattr(dispatcher, op), *args) == errno.EROFS
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "code"),
+    [
+        ("readlink", ("/test0.txt",), errno.EINVAL),
+        ("getxattr", ("/test0.txt", "user.a"), errno.ENODATA),
+        ("readdir", ("/test0.txt",), errno.ENOTDIR),
+        ("opendir", ("/test0.txt",), errno.ENOTDIR),
+    ],
+)
+def test_operations_without_meaning_for_a_resource(
+    dispatcher: Dispatcher, op: str, args: tuple, code: int
+) -> None:
+    assert errno_of(getattr(dispatcher, op), *args) == code
+
+
+def test_read_only_open_and_listxattr_have_defaults(dispatcher: Dispatcher) -> None:
+    assert dispatcher.open("/test0.txt", os.O_RDONLY) == 0
+    assert dispatcher.listxattr("/test0.txt") == []
+    dispatcher.release("/test0.txt", 0)
+
+
+def test_unrouted_paths_go_to_the_store(dispatcher: Dispatcher) -> None:
+    dispatcher.mkdir("/notes", 0o755)
+    fh = dispatcher.create("/notes/a", 0o644, os.O_WRONLY)
+    assert dispatcher.write("/notes/a", b"hi\n", 0, fh) == 3
+    dispatcher.release("/notes/a", fh)
+    fh = dispatcher.open("/notes/a", os.O_RDONLY)
+    assert dispatcher.read("/notes/a", 100, 0, fh) == b"hi\n"
+    dispatcher.release("/notes/a", fh)
+    assert "notes" in dispatcher.readdir("/")
+    assert dispatcher.readdir("/notes") == [".", "..", "a"]
+
+
+def test_statfs_reports_the_store_quota(dispatcher: Dispatcher) -> None:
+    figures = dispatcher.statfs("/test0.txt")
+    assert figures["f_blocks"] * figures["f_frsize"] == 1 << 20
+
+
+def test_a_failing_method_is_eio_and_logged(
+    fs: FileSystem, caplog: pytest.LogCaptureFixture
+) -> None:
+    @fs.route("/boom")
+    class Boom(Resource):
+        def read(self, size, offset):
+            raise RuntimeError("kaboom")
+
+    dispatcher = fs.dispatcher()
+    with caplog.at_level(logging.ERROR, logger="defuse2"):
+        assert errno_of(dispatcher.read, "/boom", 10, 0, 0) == errno.EIO
+    record = caplog.records[-1]
+    assert "read /boom failed in Boom (route /boom)" in record.getMessage()
+    assert record.exc_info is not None and "kaboom" in str(record.exc_info[1])
+    assert dispatcher.read("/test1.txt", 100, 0, 0) == b"test1test1test1test1"
+
+
+def test_an_oserror_from_a_method_keeps_its_errno(fs: FileSystem) -> None:
+    @fs.route("/private")
+    class Private(Resource):
+        def getattr(self):
+            raise PermissionError(errno.EACCES, "no")
+
+    assert errno_of(fs.dispatcher().getattr, "/private") == errno.EACCES
+
+
+@pytest.mark.parametrize("value", [42, None, ["list"]])
+def test_a_wrong_return_type_is_eio(
+    fs: FileSystem, value: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    @fs.route("/odd")
+    class Odd(Resource):
+        def getattr(self):
+            return attributes.file(size=1)
+
+        def read(self, size, offset):
+            return value
+
+    with caplog.at_level(logging.ERROR, logger="defuse2"):
+        assert errno_of(fs.dispatcher().read, "/odd", 10, 0, 0) == errno.EIO
+    assert "must return bytes or str" in caplog.text
+
+
+def test_friendly_returns(fs: FileSystem) -> None:
+    written = []
+
+    @fs.route("/text")
+    class Text(Resource):
+        def getattr(self):
+            return {"mode": stat.S_IFREG | 0o644, "size": 5}
+
+        def read(self, size, offset):
+            return "héllo"[offset:]
+
+        def write(self, data, offset):
+            written.append((data, offset))
+
+    @fs.route("/listing")
+    class Listing(Resource):
+        def readdir(self):
+            return ["a", ("b", attributes.file()), "."]
+
+    dispatcher = fs.dispatcher()
+    assert dispatcher.getattr("/text")["st_size"] == 5
+    assert dispatcher.read("/text", 100, 0, 0) == "héllo".encode()
+    assert dispatcher.write("/text", b"abc", 3, 0) == 3
+    assert written == [(b"abc", 3)]
+    assert dispatcher.readdir("/listing") == [".", "..", "a", "b"]
+
+
+def test_getattr_accepts_a_stat_mapping(fs: FileSystem) -> None:
+    @fs.route("/raw")
+    class Raw(Resource):
+        def getattr(self):
+            return {"st_mode": stat.S_IFREG | 0o600, "st_size": 3, "st_uid": 1234}
+
+    st = fs.dispatcher().getattr("/raw")
+    assert (st["st_mode"], st["st_size"], st["st_uid"]) == (stat.S_IFREG | 0o600, 3, 1234)
+    assert st["st_gid"] == os.getgid()
+
+
+def test_derived_attributes(fs: FileSystem) -> None:
+    @fs.route("/only-read")
+    class OnlyRead(Resource):
+        def read(self, size, offset):
+            return b"12345"[offset : offset + size]
+
+    @fs.route("/only-list")
+    class OnlyList(Resource):
+        def readdir(self):
+            return ["x"]
+
+    dispatcher = fs.dispatcher()
+    file_stat = dispatcher.getattr("/only-read")
+    assert file_stat["st_mode"] == stat.S_IFREG | 0o444
+    assert file_stat["st_size"] == 5
+    assert dispatcher.getattr("/only-list")["st_mode"] == stat.S_IFDIR | 0o555
+
+
+def test_arguments_are_injected_by_name(fs: FileSystem) -> None:
+    seen = {}
+
+    @fs.route("/users/<user>/<int:number>")
+    class Item(Resource):
+        def read(self, number, offset, path, ctx, user, size):
+            seen.update(number=number, offset=offset, path=path, ctx=ctx, user=user, size=size)
+            return b""
+
+    fs.dispatcher().read("/users/ann/7", 10, 3, 0)
+    assert seen["number"] == 7 and seen["user"] == "ann"
+    assert (seen["offset"], seen["size"], seen["path"]) == (3, 10, "/users/ann/7")
+    assert seen["ctx"].uid == os.getuid() and seen["ctx"].pid == os.getpid()
+
+
+def test_content_file_and_directory_shapes(fs: FileSystem) -> None:
+    @fs.route("/people")
+    class People(Directory):
+        def entries(self):
+            return ["ann", "bob"]
+
+    @fs.route("/people/<person>")
+    class Person(ContentFile):
+        def content(self, person):
+            return f"I am {person}\n"
+
+    dispatcher = fs.dispatcher()
+    assert dispatcher.readdir("/people") == [".", "..", "ann", "bob"]
+    assert dispatcher.getattr("/people/ann")["st_size"] == len("I am ann\n")
+    fh = dispatcher.open("/people/ann", os.O_RDONLY)
+    assert dispatcher.read("/people/ann", 4, 5, fh) == b"ann\n"
+    dispatcher.release("/people/ann", fh)
+    assert errno_of(dispatcher.open, "/people/ann", os.O_WRONLY) == errno.EROFS
+
+
+def test_content_is_snapshotted_per_open(fs: FileSystem) -> None:
+    versions = iter([b"first version", b"second"])
+
+    @fs.route("/changing")
+    class Changing(ContentFile):
+        dynamic = True
+
+        def content(self):
+            return next(versions)
+
+    dispatcher = fs.dispatcher()
+    fh = dispatcher.open("/changing", os.O_RDONLY)
+    assert dispatcher.read("/changing", 5, 0, fh) == b"first"
+    assert dispatcher.read("/changing", 100, 6, fh) == b"version"
+    assert dispatcher.is_dynamic("/changing") and not dispatcher.is_dynamic("/test0.txt")
+
+
+def test_function_shorthands(fs: FileSystem) -> None:
+    @fs.file("/motd")
+    def motd():
+        return "Welcome\n"
+
+    @fs.directory("/colours")
+    def colours():
+        return ["red", "blue"]
+
+    dispatcher = fs.dispatcher()
+    assert dispatcher.read("/motd", 100, 0, 0) == b"Welcome\n"
+    assert dispatcher.readdir("/colours") == [".", "..", "red", "blue"]
+    assert "motd" in dispatcher.readdir("/") and "colours" in dispatcher.readdir("/")
+
+
+def test_listing_merges_resource_static_routes_and_store(fs: FileSystem) -> None:
+    @fs.route("/docs")
+    class Docs(Directory):
+        def entries(self):
+            return ["generated.md"]
+
+    @fs.route("/docs/<doc>.md")
+    class Generated(ContentFile):
+        def content(self, doc):
+            return doc
+
+    @fs.file("/docs/static.txt")
+    def static_file():
+        return "s"
+
+    dispatcher = fs.dispatcher()
+    fh = dispatcher.create("/docs/mine.txt", 0o644, os.O_WRONLY)
+    dispatcher.release("/docs/mine.txt", fh)
+    names = dispatcher.readdir("/docs")
+    assert names == [".", "..", "generated.md", "static.txt", "mine.txt"]
+    for name in names[2:]:
+        dispatcher.getattr(f"/docs/{name}")  # every listed name getattrs
+
+
+def test_implied_directories_hold_store_files(fs: FileSystem) -> None:
+    @fs.route("/users/<user>/profile.json")
+    class Profile(ContentFile):
+        def content(self, user):
+            return "{}"
+
+    dispatcher = fs.dispatcher()
+    assert stat.S_ISDIR(dispatcher.getattr("/users/ann")["st_mode"])
+    dispatcher.mkdir("/users/ann/notes", 0o755)
+    assert dispatcher.readdir("/users/ann") == [".", "..", "profile.json", "notes"]
+
+
+def test_rename_between_resource_and_store_is_exdev(fs: FileSystem) -> None:
+    dispatcher = fs.dispatcher()
+    fh = dispatcher.create("/plain", 0o644, os.O_WRONLY)
+    dispatcher.release("/plain", fh)
+    assert errno_of(dispatcher.rename, "/plain", "/test0.txt") == errno.EXDEV
+    assert errno_of(dispatcher.link, "/plain2", "/test0.txt") == errno.EXDEV
+
+
+def test_store_resource_delegates_and_can_validate(fs: FileSystem) -> None:
+    import json
+
+    @fs.route("/<name>.json")
+    class Json(StoreResource):
+        def write(self, path, data, offset, fh, ctx):
+            json.loads(data)
+            return super().write(path, data, offset, fh, ctx)
+
+    dispatcher = fs.dispatcher()
+    fh = dispatcher.create("/a.json", 0o644, os.O_WRONLY)
+    assert dispatcher.write("/a.json", b'{"ok": 1}', 0, fh) == 9
+    assert errno_of(dispatcher.write, "/a.json", b"not json", 0, fh) == errno.EIO
+    dispatcher.release("/a.json", fh)
+    assert dispatcher.getattr("/a.json")["st_size"] == 9
+
+
+def test_attributes_builders() -> None:
+    assert attributes.symlink("target").size == 6
+    assert attributes.directory().is_dir
+    changed = attributes.file(size=1).with_changes(size=2)
+    assert isinstance(changed, Attributes) and changed.size == 2
+
+
+def test_operations_lists_what_can_be_registered(dispatcher: Dispatcher) -> None:
+    assert {"getattr", "read", "write", "readdir", "rename"} <= dispatcher.operations
