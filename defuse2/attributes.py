@@ -15,15 +15,16 @@ The builders cover the common cases::
 from __future__ import annotations
 
 import stat as _stat
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 #: The block size reported in ``st_blksize``: the unit in which tools like ``cp`` read.
 BLOCK_SIZE = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Attributes:
+class Attributes(NamedTuple):
     """The attributes of one path, with the file type bits in :attr:`mode`.
+
+    An immutable value (a named tuple, so building one is cheap on the hot path).
 
     :param mode: type and permission bits, e.g. ``stat.S_IFREG | 0o644``.
     :param size: length in bytes (for a symlink, the length of its target).
@@ -53,7 +54,7 @@ class Attributes:
 
     def with_changes(self, **changes: int | None) -> Attributes:
         """A copy with some fields replaced, e.g. ``attrs.with_changes(size=0)``."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return self._replace(**changes)  # type: ignore[arg-type]
 
     def as_stat(self, uid: int, gid: int, time_ns: int) -> dict[str, int]:
         """The fusepy ``st_*`` mapping, with ``None`` fields taken from the arguments."""
@@ -72,17 +73,51 @@ class Attributes:
         }
 
 
-def file(size: int = 0, mode: int = 0o444, **fields: int | None) -> Attributes:
+def file(
+    size: int = 0,
+    mode: int = 0o444,
+    *,
+    nlink: int = 1,
+    uid: int | None = None,
+    gid: int | None = None,
+    atime_ns: int | None = None,
+    mtime_ns: int | None = None,
+    ctime_ns: int | None = None,
+    ino: int = 0,
+) -> Attributes:
     """Attributes of a regular file; ``mode`` holds only the permission bits."""
-    return Attributes(mode=_stat.S_IFREG | (mode & 0o7777), size=size, **fields)  # type: ignore[arg-type]
+    return Attributes(
+        _stat.S_IFREG | (mode & 0o7777), size, nlink, uid, gid, atime_ns, mtime_ns, ctime_ns, ino
+    )
 
 
-def directory(mode: int = 0o555, nlink: int = 2, **fields: int | None) -> Attributes:
+def directory(
+    mode: int = 0o555,
+    *,
+    nlink: int = 2,
+    uid: int | None = None,
+    gid: int | None = None,
+    atime_ns: int | None = None,
+    mtime_ns: int | None = None,
+    ctime_ns: int | None = None,
+    ino: int = 0,
+) -> Attributes:
     """Attributes of a directory; ``mode`` holds only the permission bits."""
-    return Attributes(mode=_stat.S_IFDIR | (mode & 0o7777), nlink=nlink, **fields)  # type: ignore[arg-type]
+    return Attributes(
+        _stat.S_IFDIR | (mode & 0o7777), 0, nlink, uid, gid, atime_ns, mtime_ns, ctime_ns, ino
+    )
 
 
-def symlink(target: str, **fields: int | None) -> Attributes:
+def symlink(
+    target: str,
+    *,
+    uid: int | None = None,
+    gid: int | None = None,
+    atime_ns: int | None = None,
+    mtime_ns: int | None = None,
+    ctime_ns: int | None = None,
+    ino: int = 0,
+) -> Attributes:
     """Attributes of a symbolic link to ``target`` (its size is the target's length)."""
     size = len(target.encode("utf-8", "surrogateescape"))
-    return Attributes(mode=_stat.S_IFLNK | 0o777, size=size, **fields)  # type: ignore[arg-type]
+    return Attributes(_stat.S_IFLNK | 0o777, size, 1, uid, gid, atime_ns, mtime_ns, ctime_ns, ino)

@@ -16,8 +16,9 @@ For each operation on a path:
 4. not matched: the store answers.
 
 This is the one place where errors are mapped: an :class:`OSError` with an errno passes
-through as that errno (``raise FileNotFoundError(path)`` is ``ENOENT``); any other exception from user code is logged with the operation,
-path and route, and becomes ``EIO``. The mount lives on.
+through as that errno (``raise FileNotFoundError(path)`` is ``ENOENT``); any other
+exception from user code is logged with the operation, path and route, and becomes
+``EIO``. The mount lives on.
 """
 
 from __future__ import annotations
@@ -110,15 +111,16 @@ class Dispatcher:
         route, values = found
         try:
             return route.invokers[op](values, path, args, self._context)
-        except OSError as error:
-            code = errno_of(error)
-            if code is None:
-                self._log_failure(op, path, route)
-                code = errno.EIO
-            raise fail(code, path) from error
         except Exception as error:
+            raise self._failed(op, path, route, error) from error
+
+    def _failed(self, op: str, path: str, route: Route, error: Exception) -> OSError:
+        """The error to answer for an exception from a resource: its errno, or ``EIO``."""
+        code = errno_of(error) if isinstance(error, OSError) else None
+        if code is None:
             self._log_failure(op, path, route)
-            raise fail(errno.EIO, path) from error
+            code = errno.EIO
+        return fail(code, path)
 
     def _convert(
         self, op: str, found: Found, path: str, convert: Callable[[Any], Any], result: Any
@@ -157,20 +159,21 @@ class Dispatcher:
     # -- attributes ---------------------------------------------------------------------
     def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]:
         """:manpage:`stat(2)`."""
-        found = self._match(path)
+        found = None if path is None else self._routes.match(path)
         if found is None:
             return self.store.getattr(path, fh)
-        assert path is not None
-        return self._attributes(found, path, fh)
-
-    def _attributes(self, found: Found, path: str, fh: int | None) -> Mapping[str, int]:
-        route = found[0]
-        if "getattr" not in route.invokers:
-            return self._derived_attributes(found, path).as_stat(
-                self._uid, self._gid, self._time_ns
-            )
-        result = self._invoke("getattr", found, path, (fh,))
-        return self._convert("getattr", found, path, self._as_stat, result)  # type: ignore[no-any-return]
+        route, values = found
+        invoke = route.invokers.get("getattr")
+        if invoke is None:
+            derived = self._derived_attributes(found, path)  # type: ignore[arg-type]
+            return derived.as_stat(self._uid, self._gid, self._time_ns)
+        try:
+            result = invoke(values, path, (fh,), self._context)
+            if type(result) is Attributes:
+                return result.as_stat(self._uid, self._gid, self._time_ns)
+            return self._as_stat(result)
+        except Exception as error:
+            raise self._failed("getattr", path, route, error) from error  # type: ignore[arg-type]
 
     def _as_stat(self, result: Any) -> Mapping[str, int]:
         if isinstance(result, Attributes):
@@ -196,8 +199,8 @@ class Dispatcher:
             size = len(self.read(path, 1 << 62, 0, 0))
         return attributes.file(size=size, mode=0o444 | writable)
 
-    def _is_dir(self, found: Found, path: str) -> bool:
-        return stat.S_ISDIR(self._attributes(found, path, None)["st_mode"])
+    def _is_dir(self, path: str) -> bool:
+        return stat.S_ISDIR(self.getattr(path)["st_mode"])
 
     # -- directories --------------------------------------------------------------------
     def readdir(self, path: str | None, fh: int | None = None) -> list[str]:
@@ -208,7 +211,7 @@ class Dispatcher:
             static = self._routes.static_children(path) if path is not None else ()
             return [".", "..", *stored, *(n for n in static if n not in stored)]
         listed = self._resource("readdir", found, path, (fh,))
-        if listed is _MISSING and not self._is_dir(found, path):
+        if listed is _MISSING and not self._is_dir(path):
             raise fail(errno.ENOTDIR, path)
         names: dict[str, None] = (
             {}
@@ -227,7 +230,7 @@ class Dispatcher:
             return self.store.opendir(path, ctx=self._context())
         result = self._resource("opendir", found, path, ())
         if result is _MISSING:
-            if not self._is_dir(found, path):
+            if not self._is_dir(path):
                 raise fail(errno.ENOTDIR, path)
             return 0
         return result or 0
@@ -274,15 +277,21 @@ class Dispatcher:
 
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
         """:manpage:`pread(2)`: ``bytes`` or ``str`` from the resource, at most ``size``."""
-        found = self._match(path)
+        found = None if path is None else self._routes.match(path)
         if found is None:
             return self.store.read(path, size, offset, fh)
-        assert path is not None
-        result = self._resource("read", found, path, (size, offset, fh))
-        if result is _MISSING:
-            raise fail(errno.EISDIR if self._is_dir(found, path) else errno.ENOTSUP, path)
-        data: bytes = self._convert("read", found, path, _as_data, result)
-        return data if len(data) <= size else data[:size]
+        route, values = found
+        invoke = route.invokers.get("read")
+        if invoke is None:
+            code = errno.EISDIR if self._is_dir(path) else errno.ENOTSUP  # type: ignore[arg-type]
+            raise fail(code, path)
+        try:
+            data = invoke(values, path, (size, offset, fh), self._context)
+            if type(data) is not bytes:
+                data = as_bytes(data, "read")
+        except Exception as error:
+            raise self._failed("read", path, route, error) from error
+        return data if len(data) <= size else data[:size]  # type: ignore[no-any-return]
 
     def statfs(self, path: str) -> Mapping[str, int]:
         """:manpage:`statvfs(3)`: the store's figures, so ``df`` is truthful."""
@@ -297,7 +306,7 @@ class Dispatcher:
         if found is None:
             return self.store.access(path, amode, ctx=self._context())
         if self._resource("access", found, path, (amode,)) is _MISSING:
-            self._attributes(found, path, None)  # exists?
+            self.getattr(path)  # exists?
             if amode & os.W_OK and not {"write", "create", "mkdir"} & found[0].invokers.keys():
                 raise fail(errno.EROFS, path)
         return None
@@ -338,7 +347,7 @@ class Dispatcher:
         parent = os.path.dirname(path)
         while parent != "/" and not self._store_has(parent):
             found = self._match(parent)
-            if found is None or not self._is_dir(found, parent):
+            if found is None or not self._is_dir(parent):
                 return False
             missing.append(parent)
             parent = os.path.dirname(parent)

@@ -217,7 +217,9 @@ class StoreResource(Resource):
         """:manpage:`chmod(2)`."""
         self.store.chmod(path, mode, fh, ctx=ctx)
 
-    def chown(self, path: str, uid: int, gid: int, fh: int | None, ctx: Context | None = None) -> None:
+    def chown(
+        self, path: str, uid: int, gid: int, fh: int | None, ctx: Context | None = None
+    ) -> None:
         """:manpage:`chown(2)`."""
         self.store.chown(path, uid, gid, fh, ctx=ctx)
 
@@ -279,7 +281,9 @@ class StoreResource(Resource):
         """:manpage:`getxattr(2)`."""
         return self.store.getxattr(path, name)
 
-    def setxattr(self, path: str, name: str, value: bytes, options: int, ctx: Context | None = None) -> None:
+    def setxattr(
+        self, path: str, name: str, value: bytes, options: int, ctx: Context | None = None
+    ) -> None:
         """:manpage:`setxattr(2)`."""
         self.store.setxattr(path, name, value, options, ctx=ctx)
 

@@ -100,37 +100,26 @@ def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -
     """A fast caller of ``function`` for ``op``: ``invoke(values, path, args, context)``.
 
     ``args`` are the operation's arguments in :data:`~defuse2.operations.ARGUMENTS` order;
-    ``context`` is called only when the method names ``ctx``.
+    ``context`` is called only when the method names ``ctx``. The caller is compiled once,
+    as a plain ``lambda`` that passes each argument by name, so a callback costs one call.
     """
     names, _optional, takes_kwargs = parameters(function)
     arguments = ARGUMENTS[op]
-    from_args = tuple((n, arguments.index(n)) for n in names if n in arguments)
-    from_values = tuple(variables) if takes_kwargs else tuple(n for n in names if n in variables)
-    wants_path = "path" in names
-    wants_ctx = "ctx" in names
-
-    if not from_values and not wants_path and not wants_ctx:
-        if len(from_args) == len(arguments) and all(i == p for p, (_, i) in enumerate(from_args)):
-            return lambda values, path, args, context: function(*args)
-        positions = tuple(i for _, i in from_args)
-        keys = tuple(n for n, _ in from_args)
-        return lambda values, path, args, context: function(
-            **{k: args[i] for k, i in zip(keys, positions, strict=True)}
-        )
-
-    def invoke(
-        values: Mapping[str, Any], path: Any, args: tuple[Any, ...], context: Callable[[], Any]
-    ) -> Any:
-        kwargs = {name: values[name] for name in from_values}
-        for name, index in from_args:
-            kwargs[name] = args[index]
-        if wants_path:
-            kwargs["path"] = path
-        if wants_ctx:
-            kwargs["ctx"] = context()
-        return function(**kwargs)
-
-    return invoke
+    passed = []
+    for name in names:
+        if name in arguments:
+            passed.append(f"{name}=args[{arguments.index(name)}]")
+        elif name in variables and not takes_kwargs:
+            passed.append(f"{name}=values[{name!r}]")
+        elif name == "path":
+            passed.append("path=path")
+        elif name == "ctx":
+            passed.append("ctx=context()")
+    if takes_kwargs and variables:
+        passed.append("**values")
+    source = f"lambda values, path, args, context: function({', '.join(passed)})"
+    compiled: Invoker = eval(source, {"function": function})  # names are checked identifiers
+    return compiled
 
 
 def call_with(function: Callable[..., Any], variables: Mapping[str, Any], **extras: Any) -> Any:

@@ -51,7 +51,14 @@ def errno_of(call, *args) -> int:
 
 
 def test_hello(dispatcher: Dispatcher) -> None:
-    assert dispatcher.readdir("/") == [".", "..", "test0.txt", "test1.txt", "test2.txt", "test3.txt"]
+    assert dispatcher.readdir("/") == [
+        ".",
+        "..",
+        "test0.txt",
+        "test1.txt",
+        "test2.txt",
+        "test3.txt",
+    ]
     st = dispatcher.getattr("/test2.txt")
     assert st["st_size"] == 20
     assert st["st_mode"] == stat.S_IFREG | 0o444
