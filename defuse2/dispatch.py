@@ -290,8 +290,8 @@ class Dispatcher:
             if type(data) is not bytes:
                 data = as_bytes(data, "read")
         except Exception as error:
-            raise self._failed("read", path, route, error) from error
-        return data if len(data) <= size else data[:size]  # type: ignore[no-any-return]
+            raise self._failed("read", path, route, error) from error  # type: ignore[arg-type]
+        return data if len(data) <= size else data[:size]
 
     def statfs(self, path: str) -> Mapping[str, int]:
         """:manpage:`statvfs(3)`: the store's figures, so ``df`` is truthful."""
