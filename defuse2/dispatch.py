@@ -193,7 +193,7 @@ class Dispatcher:
         invokers = found[0].invokers
         writable = 0o200 if {"write", "create", "mkdir"} & invokers.keys() else 0
         if "readdir" in invokers:
-            return attributes.directory(mode=0o555 | writable)
+            return attributes.directory(mode=0o755)  # the store takes new names in it
         size = 0
         if "read" in invokers:
             size = len(self.read(path, 1 << 62, 0, 0))
@@ -325,21 +325,65 @@ class Dispatcher:
 
     def create(self, path: str, mode: int, flags: int = 0) -> int:
         """:manpage:`open(2)` with ``O_CREAT``."""
+        return self._make("create", path, (mode, flags), (path, mode, flags)) or 0
+
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        """:manpage:`mknod(2)`."""
+        self._make("mknod", path, (mode, dev), (path, mode, dev))
+
+    def mkdir(self, path: str, mode: int) -> None:
+        """:manpage:`mkdir(2)`."""
+        self._make("mkdir", path, (mode,), (path, mode))
+
+    def symlink(self, target: str, source: str) -> None:
+        """:manpage:`symlink(2)`: make ``target``, a link to ``source``."""
+        self._make("symlink", target, (target, source), (target, source))
+
+    def rename(self, old: str, new: str, flags: int = 0) -> None:
+        """:manpage:`rename(2)`; between a resource and the store it is ``EXDEV``."""
+        if (self._match(old) is None) != (self._match(new) is None):
+            raise fail(errno.EXDEV, new)
+        self._make("rename", new, (old, new, flags), (old, new, flags), served_by=old)
+
+    def link(self, target: str, source: str) -> None:
+        """:manpage:`link(2)`: make ``target``, a new name of ``source``."""
+        if (self._match(target) is None) != (self._match(source) is None):
+            raise fail(errno.EXDEV, target)
+        self._make("link", target, (target, source), (target, source))
+
+    def _make(
+        self,
+        op: str,
+        made: str,
+        args: tuple[Any, ...],
+        store_args: tuple[Any, ...],
+        served_by: str | None = None,
+    ) -> Any:
+        """An operation that makes the name ``made``, by the store or by the resource
+        serving ``served_by`` (default: ``made``), or ``EROFS``.
+
+        The store may not have seen a directory that routes imply (``/users/ann`` for
+        ``/users/<name>/profile.json``); if the operation fails with ``ENOENT`` for that
+        reason, the directories are made in the store and the operation runs again.
+        """
+        path = made if served_by is None else served_by
         found = self._match(path)
         if found is None:
-            return self._store_create("create", path, mode, flags)  # type: ignore[no-any-return]
-        return self._resource("create", found, path, (mode, flags)) or 0
+            method = getattr(self.store, op)
 
-    def _store_create(self, op: str, path: str, *args: Any) -> Any:
-        """Run a store operation that makes ``path``; a directory that routes imply (and
-        the store has not seen yet) is made in the store first."""
-        method = getattr(self.store, op)
+            def run() -> Any:
+                return method(*store_args, ctx=self._context())
+        else:
+
+            def run() -> Any:
+                return self._resource(op, found, path, args)
+
         try:
-            return method(path, *args, ctx=self._context())
+            return run()
         except FileNotFoundError:
-            if not self._make_store_parents(path):
+            if not self._make_store_parents(made):
                 raise
-            return method(path, *args, ctx=self._context())
+            return run()
 
     def _make_store_parents(self, path: str) -> bool:
         """Make the routed directories above ``path`` in the store; whether any were made."""
@@ -354,30 +398,6 @@ class Dispatcher:
         for directory in reversed(missing):
             self.store.mkdir(directory, 0o755)
         return bool(missing)
-
-    def mknod(self, path: str, mode: int, dev: int) -> None:
-        """:manpage:`mknod(2)`."""
-        self._change("mknod", path, (mode, dev))
-
-    def mkdir(self, path: str, mode: int) -> None:
-        """:manpage:`mkdir(2)`."""
-        self._change("mkdir", path, (mode,))
-
-    def symlink(self, target: str, source: str) -> None:
-        """:manpage:`symlink(2)`: make ``target``, a link to ``source``."""
-        found = self._match(target)
-        if found is None:
-            self._store_create("symlink", target, source)
-            return
-        self._resource("symlink", found, target, (target, source))
-
-    def _change(self, op: str, path: str, args: tuple[Any, ...]) -> None:
-        """A change that makes a new name: the store's, or the resource's, or ``EROFS``."""
-        found = self._match(path)
-        if found is None:
-            self._store_create(op, path, *args)
-            return
-        self._resource(op, found, path, args)
 
     def _modify(
         self, op: str, path: str | None, args: tuple[Any, ...], store_args: tuple[Any, ...]
@@ -427,36 +447,6 @@ class Dispatcher:
     def removexattr(self, path: str, name: str) -> None:
         """:manpage:`removexattr(2)`."""
         self._modify("removexattr", path, (name,), (name,))
-
-    def rename(self, old: str, new: str, flags: int = 0) -> None:
-        """:manpage:`rename(2)`; between a resource and the store it is ``EXDEV``."""
-        found = self._match(old)
-        if found is None:
-            if self._match(new) is not None:
-                raise fail(errno.EXDEV, new)
-            self._store_create_pair("rename", new, old, new, flags)
-            return
-        self._resource("rename", found, old, (old, new, flags))
-
-    def link(self, target: str, source: str) -> None:
-        """:manpage:`link(2)`: make ``target``, a new name of ``source``."""
-        found = self._match(target)
-        if found is None:
-            if self._match(source) is not None:
-                raise fail(errno.EXDEV, target)
-            self._store_create_pair("link", target, target, source)
-            return
-        self._resource("link", found, target, (target, source))
-
-    def _store_create_pair(self, op: str, made: str, *args: Any) -> None:
-        """``rename``/``link`` in the store, making routed parents of ``made`` if needed."""
-        method = getattr(self.store, op)
-        try:
-            method(*args, ctx=self._context())
-        except FileNotFoundError:
-            if not self._make_store_parents(made):
-                raise
-            method(*args, ctx=self._context())
 
     # -- handles --------------------------------------------------------------------------
     def flush(self, path: str | None, fh: int) -> None:

@@ -328,8 +328,8 @@ class FileSystem:
     def mounted(self, mountpoint: str | Path, **options: Any) -> AbstractContextManager[Path]:
         """Mount in the background for a ``with`` block; always unmounts::
 
-        with fs.mounted("/tmp/m") as root:
-            print((root / "test0.txt").read_text())
+            with fs.mounted("/tmp/m") as root:
+                print((root / "test0.txt").read_text())
         """
         from .mount import mounted
 

@@ -114,10 +114,14 @@ class ContentFile(Resource):
 
 
 class Directory(Resource):
-    """A read-only directory whose names come from :meth:`entries`."""
+    """A directory whose names come from :meth:`entries`.
+
+    Its own entries are read-only; new names made in it (``mkdir``, ``touch``) go to the
+    store and are listed with the rest, so it is writable (mode ``0o755``) by default.
+    """
 
     #: Permission bits of the directory.
-    mode: ClassVar[int] = 0o555
+    mode: ClassVar[int] = 0o755
     injected = ("entries",)
 
     def entries(self, **variables: Any) -> Iterable[str | tuple[str, Any]]:

@@ -226,7 +226,7 @@ def test_derived_attributes(fs: FileSystem) -> None:
     file_stat = dispatcher.getattr("/only-read")
     assert file_stat["st_mode"] == stat.S_IFREG | 0o444
     assert file_stat["st_size"] == 5
-    assert dispatcher.getattr("/only-list")["st_mode"] == stat.S_IFDIR | 0o555
+    assert dispatcher.getattr("/only-list")["st_mode"] == stat.S_IFDIR | 0o755
 
 
 def test_arguments_are_injected_by_name(fs: FileSystem) -> None:
@@ -366,3 +366,17 @@ def test_attributes_builders() -> None:
 
 def test_operations_lists_what_can_be_registered(dispatcher: Dispatcher) -> None:
     assert {"getattr", "read", "write", "readdir", "rename"} <= dispatcher.operations
+
+
+def test_a_store_resource_under_an_implied_directory_can_create(fs: FileSystem) -> None:
+    @fs.route("/data/<stem>.csv")
+    class Csv(StoreResource):
+        pass
+
+    dispatcher = fs.dispatcher()
+    assert stat.S_IMODE(dispatcher.getattr("/data")["st_mode"]) == 0o755
+    fh = dispatcher.create("/data/a.csv", 0o644, os.O_WRONLY)
+    dispatcher.write("/data/a.csv", b"x,y\n", 0, fh)
+    dispatcher.release("/data/a.csv", fh)
+    assert dispatcher.readdir("/data") == [".", "..", "a.csv"]
+    assert dispatcher.getattr("/data/a.csv")["st_size"] == 4
