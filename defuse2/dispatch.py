@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import stat
@@ -76,6 +77,11 @@ def errno_of(error: OSError) -> int | None:
     return None
 
 
+#: Inode numbers given to routed paths whose ``getattr`` reports none (``st_ino`` 0) start
+#: here, far above the store's own numbers, so ``stat`` shows each path a stable inode.
+ROUTED_INODES = 1 << 48
+
+
 class Dispatcher:
     """Answers FUSE operations for one :class:`~defuse2.FileSystem`.
 
@@ -96,6 +102,8 @@ class Dispatcher:
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._time_ns = filesystem.start_time_ns
+        self._inodes: dict[str, int] = {}
+        self._next_inode = itertools.count(ROUTED_INODES)
         self.operations = frozenset(
             op
             for op in ARGUMENTS
@@ -166,16 +174,28 @@ class Dispatcher:
         invoke = route.invokers.get("getattr")
         if invoke is None:
             derived = self._derived_attributes(found, path)  # type: ignore[arg-type]
-            return derived.as_stat(self._uid, self._gid, self._time_ns)
-        try:
-            result = invoke(values, path, (fh,), self._context)
-            if type(result) is Attributes:
-                return result.as_stat(self._uid, self._gid, self._time_ns)
-            return self._as_stat(result)
-        except Exception as error:
-            raise self._failed("getattr", path, route, error) from error  # type: ignore[arg-type]
+            stat_result = derived.as_stat(self._uid, self._gid, self._time_ns)
+        else:
+            try:
+                result = invoke(values, path, (fh,), self._context)
+                if type(result) is Attributes:
+                    stat_result = result.as_stat(self._uid, self._gid, self._time_ns)
+                else:
+                    stat_result = self._as_stat(result)
+            except Exception as error:
+                raise self._failed("getattr", path, route, error) from error  # type: ignore[arg-type]
+        if not stat_result["st_ino"]:
+            stat_result["st_ino"] = self._inode(path)  # type: ignore[arg-type]
+        return stat_result
 
-    def _as_stat(self, result: Any) -> Mapping[str, int]:
+    def _inode(self, path: str) -> int:
+        """A stable inode number for a routed path, given on first sight."""
+        inode = self._inodes.get(path)
+        if inode is None:
+            inode = self._inodes.setdefault(path, next(self._next_inode))
+        return inode
+
+    def _as_stat(self, result: Any) -> dict[str, int]:
         if isinstance(result, Attributes):
             return result.as_stat(self._uid, self._gid, self._time_ns)
         if isinstance(result, Mapping):

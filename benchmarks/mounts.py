@@ -1,0 +1,192 @@
+"""Start and stop the filesystems under test, each in its own process.
+
+Where it sits: the benchmark driver's side. A target is one of
+
+``raw``      the tuned raw reference (``raw_reference.py``), no framework;
+``defuse2``  ``FileSystem()`` with its MemoryStore, mounted by the defuse2 CLI
+             with default options;
+``routed``   defuse2 serving every path from one routed resource over the
+             same in-memory tree as ``raw``;
+``tmpfs``    the kernel's tmpfs: the physical limit.
+
+A name may carry extra mount options in brackets, ``raw[max_read=65536]`` or
+``defuse2[direct_io]``, to compare variants side by side, and a short label in
+front, ``d2s=defuse2[nothreads]``, for the table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+TARGETS = ("raw", "defuse2", "routed", "tmpfs")
+
+
+@dataclass
+class Mount:
+    """A mounted target: where it is and the process serving it (None for tmpfs)."""
+
+    name: str
+    path: str
+    process: subprocess.Popen[bytes] | None = None
+    log: str = ""
+    kind: str = ""
+    cleanup: list[str] = field(default_factory=list)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log or not os.path.exists(self.log):
+            return ""
+        with open(self.log, errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+
+
+def parse_target(spec: str) -> tuple[str, list[str]]:
+    """Split ``[label=]name[opt,opt=v]`` into the base name and its extra options."""
+    match = re.fullmatch(r"(?:[\w.+-]+=)?([a-z0-9_]+)(?:\[(.*)\])?", spec)
+    if not match or match.group(1) not in TARGETS:
+        raise ValueError(f"unknown target {spec!r}; choose from {', '.join(TARGETS)}")
+    extra = [option for option in (match.group(2) or "").split(",") if option]
+    return match.group(1), extra
+
+
+def label(spec: str) -> str:
+    """What the tables call target *spec*: its label, or the spec itself."""
+    head = spec.split("[", 1)[0]
+    return head.split("=", 1)[0] if "=" in head else spec
+
+
+def command(
+    spec: str, mountpoint: str, binding: str, libfuse: int, target: str | None = None
+) -> list[str]:
+    """The command line that serves target *spec* at *mountpoint* in the foreground.
+
+    *target* overrides the ``module:attr`` the defuse2 CLI mounts.
+    """
+    name, extra = parse_target(spec)
+    if name == "raw":
+        argv = [
+            sys.executable,
+            os.path.join(HERE, "raw_reference.py"),
+            mountpoint,
+            "--binding",
+            binding,
+            "--libfuse",
+            str(libfuse),
+        ]
+        return argv + (["-o", ",".join(extra)] if extra else [])
+    target = (
+        target or {"defuse2": "bench_targets:store_fs", "routed": "bench_targets:routed_fs"}[name]
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "defuse2",
+        "mount",
+        target,
+        mountpoint,
+        "--foreground",
+        "--binding",
+        binding,
+        "--libfuse",
+        str(libfuse),
+    ]
+    return argv + (["-o", ",".join(extra)] if extra else [])
+
+
+def _environment(libfuse: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, REPO, env.get("PYTHONPATH")]))
+    env["DEFUSE2_LIBFUSE"] = str(libfuse)
+    env["FUSE_LIBRARY_NAME"] = "fuse" if libfuse == 2 else "fuse3"
+    return env
+
+
+def start(
+    spec: str, binding: str, libfuse: int, timeout: float = 20.0, target: str | None = None
+) -> Mount:
+    """Mount target *spec* on a fresh directory and wait until it answers."""
+    name, extra = parse_target(spec)
+    path = tempfile.mkdtemp(prefix=f"defuse2-bench-{name}-")
+    if name == "tmpfs":
+        return _start_tmpfs(spec, path)
+    log = path + ".log"
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(
+            command(spec, path, binding, libfuse, target),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_environment(libfuse),
+            start_new_session=True,
+        )
+    mount = Mount(spec, path, process, log, kind="fuse")
+    deadline = time.monotonic() + timeout
+    while not os.path.ismount(path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            tail = mount.log_tail()
+            stop(mount)
+            raise RuntimeError(f"{spec} did not mount ({binding}, libfuse {libfuse}):\n{tail}")
+        time.sleep(0.05)
+    return mount
+
+
+def _start_tmpfs(spec: str, path: str) -> Mount:
+    try:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8g,mode=0755", "tmpfs", path],
+            check=True,
+            capture_output=True,
+            timeout=20,
+        )
+        return Mount(spec, path, kind="tmpfs (mount -t tmpfs)")
+    except (OSError, subprocess.SubprocessError):
+        os.rmdir(path)
+        shm = tempfile.mkdtemp(prefix="defuse2-bench-", dir="/dev/shm")
+        return Mount(spec, shm, kind="tmpfs (/dev/shm; mount not permitted)")
+
+
+def kill(mount: Mount) -> None:
+    """Kill the process serving *mount* (the watchdog's last resort)."""
+    if mount.process is not None and mount.process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(mount.process.pid, signal.SIGKILL)
+
+
+def stop(mount: Mount) -> None:
+    """Unmount *mount*, end its process and remove its directory; never raises."""
+    if mount.kind.startswith("tmpfs (/dev/shm"):
+        shutil.rmtree(mount.path, ignore_errors=True)
+        return
+    if os.path.ismount(mount.path):
+        for argv in (
+            ["fusermount3", "-u", mount.path],
+            ["umount", mount.path],
+            ["umount", "-l", mount.path],
+        ):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(argv, capture_output=True, timeout=20)
+            if not os.path.ismount(mount.path):
+                break
+    if mount.process is not None:
+        try:
+            mount.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill(mount)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                mount.process.wait(timeout=10)
+    with contextlib.suppress(OSError):
+        os.rmdir(mount.path)

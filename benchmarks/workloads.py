@@ -1,0 +1,332 @@
+"""The workloads of the benchmark suite, run against any directory.
+
+Where it sits: a client process doing ordinary system calls on a mounted
+directory (FUSE or tmpfs); the filesystem under test runs in another process.
+
+Every workload creates what it needs under a fresh directory, times only the
+part it is named after, checks what it read (outside the timed part) and
+removes what it made.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much data each workload moves; :meth:`scaled` multiplies it."""
+
+    seq_bytes: int = 256 * MiB
+    request: int = 128 * KiB
+    small_files: int = 2000
+    small_size: int = 4 * KiB
+    random_bytes: int = 64 * MiB
+    random_ops: int = 20000
+    appends: int = 10000
+    append_size: int = 100
+    depth: int = 20
+    deep_stats: int = 20000
+    ls_entries: int = 20000
+    readdir_repeats: int = 20
+
+    def scaled(self, factor: int) -> Sizes:
+        """The same workloads with *factor* times the data (or operations)."""
+        return replace(
+            self,
+            seq_bytes=self.seq_bytes * factor,
+            small_files=self.small_files * factor,
+            random_bytes=self.random_bytes * factor,
+            random_ops=self.random_ops * factor,
+            appends=self.appends * factor,
+            deep_stats=self.deep_stats * factor,
+            ls_entries=self.ls_entries * factor,
+        )
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    seq_bytes=32 * MiB,
+    small_files=500,
+    random_bytes=8 * MiB,
+    random_ops=4000,
+    appends=2000,
+    deep_stats=5000,
+    ls_entries=3000,
+    readdir_repeats=10,
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One timed measurement: *amount* units of work in *seconds*."""
+
+    workload: str
+    unit: str
+    amount: float
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.amount / self.seconds if self.seconds > 0 else float("inf")
+
+
+class CacheDropper:
+    """Empty the kernel's caches between writing and timing a read.
+
+    Prefers ``echo N > /proc/sys/vm/drop_caches`` (needs root); falls back to
+    ``posix_fadvise(POSIX_FADV_DONTNEED)`` on the files involved, which drops
+    their page cache but not dentries. :attr:`method` says which one ran.
+    """
+
+    def __init__(self) -> None:
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as proc:
+                proc.write("1")
+            self.method = "echo N > /proc/sys/vm/drop_caches"
+            self._proc = True
+        except OSError:
+            self.method = "posix_fadvise(DONTNEED) on the files (drop_caches not permitted)"
+            self._proc = False
+
+    def pages(self, *paths: str) -> None:
+        """Drop the page cache of *paths* (and, with root, every clean page)."""
+        os.sync()
+        if self._proc:
+            with open("/proc/sys/vm/drop_caches", "w") as proc:
+                proc.write("1")
+            return
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+    def dentries(self) -> bool:
+        """Drop dentries and inodes so names are looked up again; False if not permitted."""
+        if not self._proc:
+            return False
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as proc:
+            proc.write("2")
+        return True
+
+
+def _pattern(request: int) -> bytearray:
+    return bytearray(random.Random(42).randbytes(request))
+
+
+def _stamp(buffer: bytearray, index: int) -> None:
+    buffer[:8] = index.to_bytes(8, "little")
+
+
+def sequential(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
+    """Write then read one big file in ``sizes.request`` requests."""
+    path = os.path.join(root, "big.bin")
+    buffer = _pattern(sizes.request)
+    chunks = sizes.seq_bytes // sizes.request
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    start = time.perf_counter()
+    for index in range(chunks):
+        _stamp(buffer, index)
+        os.write(fd, buffer)
+    os.close(fd)
+    written = time.perf_counter() - start
+    caches.pages(path)
+    target = bytearray(sizes.request)
+    view = memoryview(target)
+    fd = os.open(path, os.O_RDONLY)
+    total = 0
+    start = time.perf_counter()
+    while count := os.readv(fd, [view]):
+        total += count
+    read = time.perf_counter() - start
+    os.close(fd)
+    if total != chunks * sizes.request:
+        raise AssertionError(f"read {total} bytes, wrote {chunks * sizes.request}")
+    _check_chunks(path, sizes, chunks, buffer)
+    os.unlink(path)
+    mib = sizes.seq_bytes / MiB
+    return [Result("seq write", "MiB/s", mib, written), Result("seq read", "MiB/s", mib, read)]
+
+
+def _check_chunks(path: str, sizes: Sizes, chunks: int, buffer: bytearray) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for index in {0, chunks // 2, chunks - 1}:
+            data = os.pread(fd, sizes.request, index * sizes.request)
+            if int.from_bytes(data[:8], "little") != index or data[8:] != buffer[8:]:
+                raise AssertionError(f"chunk {index} of {path} reads back wrong")
+    finally:
+        os.close(fd)
+
+
+def small_files(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
+    """Create, stat, list and unlink ``sizes.small_files`` files of 4 KiB."""
+    directory = os.path.join(root, "small")
+    os.mkdir(directory)
+    names = [os.path.join(directory, f"f{index:06d}") for index in range(sizes.small_files)]
+    data = bytes(_pattern(sizes.small_size))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    start = time.perf_counter()
+    for name in names:
+        fd = os.open(name, flags, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    created = time.perf_counter() - start
+    start = time.perf_counter()
+    for name in names:
+        os.stat(name)
+    stated = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(sizes.readdir_repeats):
+        listed = os.listdir(directory)
+    readdir = time.perf_counter() - start
+    if len(listed) != len(names) or os.stat(names[-1]).st_size != len(data):
+        raise AssertionError(f"listed {len(listed)} of {len(names)} files")
+    start = time.perf_counter()
+    for name in names:
+        os.unlink(name)
+    unlinked = time.perf_counter() - start
+    os.rmdir(directory)
+    count = sizes.small_files
+    return [
+        Result("create 4K", "files/s", count, created),
+        Result("stat", "ops/s", count, stated),
+        Result("readdir", "names/s", count * sizes.readdir_repeats, readdir),
+        Result("unlink", "ops/s", count, unlinked),
+    ]
+
+
+def random_io(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
+    """Random 4 KiB ``pread`` then ``pwrite`` on a ``sizes.random_bytes`` file."""
+    path = os.path.join(root, "random.bin")
+    buffer = _pattern(sizes.request)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    for index in range(sizes.random_bytes // sizes.request):
+        _stamp(buffer, index)
+        os.write(fd, buffer)
+    os.close(fd)
+    caches.pages(path)
+    block = 4 * KiB
+    picker = random.Random(7)
+    offsets = [
+        picker.randrange(sizes.random_bytes // block) * block for _ in range(sizes.random_ops)
+    ]
+    page = bytes(block)
+    fd = os.open(path, os.O_RDWR)
+    start = time.perf_counter()
+    for offset in offsets:
+        os.pread(fd, block, offset)
+    read = time.perf_counter() - start
+    start = time.perf_counter()
+    for offset in offsets:
+        os.pwrite(fd, page, offset)
+    written = time.perf_counter() - start
+    os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if os.pread(fd, block, offsets[0]) != page or os.fstat(fd).st_size != sizes.random_bytes:
+            raise AssertionError("random writes did not read back")
+    finally:
+        os.close(fd)
+    os.unlink(path)
+    return [
+        Result("rand read 4K", "ops/s", sizes.random_ops, read),
+        Result("rand write 4K", "ops/s", sizes.random_ops, written),
+    ]
+
+
+def appends(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
+    """``sizes.appends`` writes of 100 bytes to one ``O_APPEND`` file."""
+    path = os.path.join(root, "log.txt")
+    record = b"x" * (sizes.append_size - 1) + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    start = time.perf_counter()
+    for _ in range(sizes.appends):
+        os.write(fd, record)
+    seconds = time.perf_counter() - start
+    os.close(fd)
+    if os.stat(path).st_size != sizes.appends * len(record):
+        raise AssertionError("appends lost data")
+    os.unlink(path)
+    return [Result("append 100B", "ops/s", sizes.appends, seconds)]
+
+
+def deep_stat(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
+    """``stat`` of a path ``sizes.depth`` directories deep, over and over."""
+    parts = [f"d{level}" for level in range(sizes.depth)]
+    path = os.path.join(root, *parts)
+    os.makedirs(path)
+    leaf = os.path.join(path, "leaf")
+    os.close(os.open(leaf, os.O_WRONLY | os.O_CREAT, 0o644))
+    start = time.perf_counter()
+    for _ in range(sizes.deep_stats):
+        os.stat(leaf)
+    seconds = time.perf_counter() - start
+    os.unlink(leaf)
+    for level in range(sizes.depth, 0, -1):
+        os.rmdir(os.path.join(root, *parts[:level]))
+    return [Result(f"stat {sizes.depth}-deep", "ops/s", sizes.deep_stats, seconds)]
+
+
+def ls_long(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
+    """``ls -l`` of a big directory: ``os.scandir`` plus ``lstat`` of each entry.
+
+    Dentries are dropped first (when permitted) so every name is looked up,
+    as for a directory nobody has looked at recently.
+    """
+    directory = os.path.join(root, "wide")
+    os.mkdir(directory)
+    flags = os.O_WRONLY | os.O_CREAT
+    for index in range(sizes.ls_entries):
+        os.close(os.open(os.path.join(directory, f"entry-{index:07d}.dat"), flags, 0o644))
+    caches.dentries()
+    start = time.perf_counter()
+    count = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            mode = entry.stat(follow_symlinks=False).st_mode
+            count += stat.S_ISREG(mode)
+    seconds = time.perf_counter() - start
+    if count != sizes.ls_entries:
+        raise AssertionError(f"ls -l saw {count} of {sizes.ls_entries} files")
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+    os.rmdir(directory)
+    return [Result("ls -l", "entries/s", sizes.ls_entries, seconds)]
+
+
+#: Workload groups in the order the suite runs them, by name.
+WORKLOADS: dict[str, Callable[[str, Sizes, CacheDropper], list[Result]]] = {
+    "sequential": sequential,
+    "small": small_files,
+    "random": random_io,
+    "append": appends,
+    "deep": deep_stat,
+    "ls": ls_long,
+}
+
+#: Rows of the result table, in print order.
+ROWS = [
+    "seq write",
+    "seq read",
+    "create 4K",
+    "stat",
+    "readdir",
+    "unlink",
+    "rand read 4K",
+    "rand write 4K",
+    "append 100B",
+    "stat 20-deep",
+    "ls -l",
+]

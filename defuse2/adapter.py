@@ -1,0 +1,253 @@
+"""The adapter: one explicit method per FUSE operation, each handing on to the dispatcher.
+
+Where this sits: kernel -> libfuse -> binding (mfusepy or fusepy) -> **adapter** ->
+dispatcher -> resources and store. The binding calls these methods with fusepy's
+arguments (``use_ns``: times in integer nanoseconds); each passes them to the
+:class:`~defuse2.dispatch.Dispatcher` unchanged. No binding is imported here:
+:mod:`defuse2.mount` builds the class for a binding with :func:`operations_class` and
+subclasses the binding's ``FUSE`` class.
+
+Only the operations a filesystem implements are registered with libfuse: the others are
+``None`` on the class, which both bindings skip. The kernel then learns ``ENOSYS`` once
+and never asks again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .dispatch import Dispatcher
+
+#: Every operation the adapter can register, in libfuse's spelling.
+OPERATIONS = frozenset(
+    {
+        "getattr", "readdir", "readlink", "mknod", "mkdir", "unlink", "rmdir", "symlink",
+        "rename", "link", "chmod", "chown", "truncate", "utimens", "open", "create", "read",
+        "write", "flush", "fsync", "release", "opendir", "releasedir", "access", "statfs",
+        "getxattr", "setxattr", "listxattr", "removexattr", "fallocate",
+    }
+)  # fmt: skip
+
+#: The extended-attribute operations (left out with ``xattrs=False``).
+XATTR_OPERATIONS = frozenset({"getxattr", "setxattr", "listxattr", "removexattr"})
+
+
+class Operations:
+    """The object handed to the binding: one method per FUSE operation.
+
+    Each method passes its arguments, in fusepy's vocabulary, to the dispatcher. Build it
+    with :func:`operations_class`, which leaves out what the filesystem does not implement.
+    """
+
+    use_ns = True  # times as integer nanoseconds, both ways
+    flag_utime_omit_ok = 1  # libfuse 2: pass UTIME_NOW/UTIME_OMIT through to utimens
+    # libfuse 2: when a handle's path cannot be resolved any more (its directory was
+    # removed while it was open), call with path=None instead of failing with ENOENT.
+    # libfuse 3 does that by itself; its own ``nullpath_ok`` would mean "never a path".
+    flag_nullpath_ok = 1
+
+    #: Seconds the kernel may cache attributes and names (libfuse's default).
+    timeout = 1.0
+    #: Whether :meth:`getattr` may set the timeout of each reply (libfuse 3, one thread).
+    per_reply_timeouts = False
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.initialized = threading.Event()  # set once libfuse has mounted and started
+        self.directory = os.getcwd()
+        self._config: Any = None
+        self._volatile = False
+
+    def _started(self) -> None:
+        # libfuse changes to "/" before serving, even in the foreground: go back, so
+        # relative paths in the filesystem's code (and the caller's) keep working.
+        with contextlib.suppress(OSError):
+            os.chdir(self.directory)
+        self.initialized.set()
+
+    def init(self, path: str) -> None:
+        """libfuse 2 (fusepy): the filesystem is mounted and about to be served."""
+        self._started()
+
+    def init_with_config(self, conn: Any, config: Any) -> None:
+        """libfuse 3 (mfusepy): the filesystem is mounted and about to be served.
+
+        ``config`` is libfuse's live configuration: it reads ``attr_timeout`` and
+        ``entry_timeout`` from it as it builds each reply, after the callback returns.
+        """
+        if self.per_reply_timeouts and config is not None:
+            self._config = config
+            config.attr_timeout = config.entry_timeout = self.timeout
+        self._started()
+
+    def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]:
+        """:manpage:`stat(2)`; on libfuse 3 it also sets how long the answer may be cached.
+
+        Dynamic resources and files with several hard links get 0 s: the kernel asks again
+        on every ``stat``, so no name shows attributes that changed through another.
+        """
+        attributes = self.dispatcher.getattr(path, fh)
+        if self._config is not None:
+            volatile = (
+                attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"])
+            ) or self.dispatcher.is_dynamic(path)
+            if volatile is not self._volatile:
+                self._volatile = volatile
+                timeout = 0.0 if volatile else self.timeout
+                self._config.attr_timeout = self._config.entry_timeout = timeout
+        return attributes
+
+    def readdir(self, path: str | None, fh: int | None) -> list[str]:
+        """:manpage:`readdir(3)`."""
+        return self.dispatcher.readdir(path, fh)
+
+    def readlink(self, path: str) -> str:
+        """:manpage:`readlink(2)`."""
+        return self.dispatcher.readlink(path)
+
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        """:manpage:`mknod(2)`."""
+        self.dispatcher.mknod(path, mode, dev)
+
+    def mkdir(self, path: str, mode: int) -> None:
+        """:manpage:`mkdir(2)`."""
+        self.dispatcher.mkdir(path, mode)
+
+    def unlink(self, path: str) -> None:
+        """:manpage:`unlink(2)`."""
+        self.dispatcher.unlink(path)
+
+    def rmdir(self, path: str) -> None:
+        """:manpage:`rmdir(2)`."""
+        self.dispatcher.rmdir(path)
+
+    def symlink(self, target: str, source: str) -> None:
+        """:manpage:`symlink(2)`: ``target`` is the new link, ``source`` its content."""
+        self.dispatcher.symlink(target, source)
+
+    def rename(self, old: str, new: str, flags: int = 0) -> None:
+        """:manpage:`rename(2)` and :manpage:`renameat2(2)`."""
+        self.dispatcher.rename(old, new, flags)
+
+    def link(self, target: str, source: str) -> None:
+        """:manpage:`link(2)`: ``target`` is the new name of ``source``."""
+        self.dispatcher.link(target, source)
+
+    def chmod(self, path: str | None, mode: int, fh: int | None = None) -> None:
+        """:manpage:`chmod(2)`."""
+        self.dispatcher.chmod(path, mode, fh)
+
+    def chown(self, path: str | None, uid: int, gid: int, fh: int | None = None) -> None:
+        """:manpage:`chown(2)`."""
+        self.dispatcher.chown(path, uid, gid, fh)
+
+    def truncate(self, path: str | None, length: int, fh: int | None = None) -> None:
+        """:manpage:`truncate(2)`."""
+        self.dispatcher.truncate(path, length, fh)
+
+    def utimens(
+        self, path: str | None, times: tuple[int, int] | None = None, fh: int | None = None
+    ) -> None:
+        """:manpage:`utimensat(2)`."""
+        self.dispatcher.utimens(path, times, fh)
+
+    def open(self, path: str, flags: int) -> int:
+        """:manpage:`open(2)`."""
+        return self.dispatcher.open(path, flags)
+
+    def create(self, path: str, mode: int, flags: int = 0) -> int:
+        """:manpage:`open(2)` with ``O_CREAT``."""
+        return self.dispatcher.create(path, mode, flags)
+
+    def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
+        """:manpage:`pread(2)`."""
+        return self.dispatcher.read(path, size, offset, fh)
+
+    def write(self, path: str | None, data: bytes, offset: int, fh: int) -> int:
+        """:manpage:`pwrite(2)`."""
+        return self.dispatcher.write(path, data, offset, fh)
+
+    def flush(self, path: str | None, fh: int) -> None:
+        """Each :manpage:`close(2)` of a descriptor."""
+        self.dispatcher.flush(path, fh)
+
+    def fsync(self, path: str | None, datasync: int, fh: int) -> None:
+        """:manpage:`fsync(2)`."""
+        self.dispatcher.fsync(path, datasync, fh)
+
+    def release(self, path: str | None, fh: int) -> None:
+        """The last :manpage:`close(2)` of an open file."""
+        self.dispatcher.release(path, fh)
+
+    def opendir(self, path: str) -> int:
+        """:manpage:`opendir(3)`."""
+        return self.dispatcher.opendir(path)
+
+    def releasedir(self, path: str | None, fh: int) -> None:
+        """:manpage:`closedir(3)`."""
+        self.dispatcher.releasedir(path, fh)
+
+    def access(self, path: str, amode: int) -> None:
+        """:manpage:`access(2)`."""
+        self.dispatcher.access(path, amode)
+
+    def statfs(self, path: str) -> Mapping[str, int]:
+        """:manpage:`statvfs(3)`."""
+        return self.dispatcher.statfs(path)
+
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        """:manpage:`getxattr(2)`."""
+        return self.dispatcher.getxattr(path, name)
+
+    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> None:
+        """:manpage:`setxattr(2)`."""
+        self.dispatcher.setxattr(path, name, value, options)
+
+    def listxattr(self, path: str) -> list[str]:
+        """:manpage:`listxattr(2)`."""
+        return self.dispatcher.listxattr(path)
+
+    def removexattr(self, path: str, name: str) -> None:
+        """:manpage:`removexattr(2)`."""
+        self.dispatcher.removexattr(path, name)
+
+    def fallocate(self, path: str | None, mode: int, offset: int, size: int, fh: int) -> None:
+        """:manpage:`fallocate(2)`."""
+        self.dispatcher.fallocate(path, mode, offset, size, fh)
+
+
+def operations_class(
+    dispatcher: Dispatcher,
+    *,
+    bases: tuple[type, ...] = (),
+    unregister: Iterable[str] = (),
+    xattrs: bool = True,
+    trace: Callable[[str], None] | None = None,
+) -> type[Operations]:
+    """The adapter class for ``dispatcher``: :class:`Operations` minus what it lacks.
+
+    :param bases: further base classes (fusepy's ``Operations``, whose ``__call__``
+        dispatches to our explicit methods).
+    :param unregister: more names to set to ``None`` (what such a base would register).
+    :param xattrs: ``False`` leaves the xattr operations out even when implemented: the
+        kernel then stops asking ``getxattr("security.capability")`` before every write.
+    :param trace: a line sink; every registered method is then wrapped by
+        :func:`defuse2.trace.traced`. Without it nothing is wrapped.
+    """
+    implemented = OPERATIONS & frozenset(dispatcher.operations)
+    if not xattrs:
+        implemented -= XATTR_OPERATIONS
+    namespace: dict[str, Any] = {name: None for name in OPERATIONS - implemented}
+    namespace.update({name: None for name in unregister})
+    if trace is not None:
+        from .trace import traced
+
+        for name in implemented:
+            namespace[name] = traced(name, getattr(Operations, name), dispatcher, trace)
+    return type("DefuseOperations", (Operations, *bases), namespace)

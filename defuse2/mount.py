@@ -1,0 +1,597 @@
+"""Mount a filesystem with FUSE: mount(), mounted(), and the binding's gaps closed.
+
+Where this sits: kernel -> libfuse -> binding (mfusepy or fusepy) -> **mount** ->
+adapter -> dispatcher -> resources and store. This is the only module that imports a
+binding, and it imports it lazily, the first time something is mounted. The adapter
+(:mod:`defuse2.adapter`) has one explicit method per FUSE operation; here it gets
+fusepy's ``Operations`` base where needed, and the binding's ``FUSE`` class is
+subclassed to close a few gaps:
+
+- ``renameat2(2)`` flags reach ``rename`` (mfusepy drops them), so ``RENAME_NOREPLACE`` and
+  ``RENAME_EXCHANGE`` are honoured or refused with ``EINVAL``, never turned into a plain
+  rename. libfuse 2 speaks an older kernel protocol: there the kernel refuses the flags.
+- On libfuse 3, ``ftruncate`` (and any attribute change the kernel sends with a file
+  handle) passes that handle on (mfusepy drops it).
+- An exception that escapes the dispatcher becomes ``EIO`` and is logged (the bindings
+  would answer ``EINVAL``).
+- Names that are not UTF-8 arrive as lone surrogates (``surrogateescape``) on both
+  bindings; fusepy 3.0.1 decodes strictly, so it gets a codec that does the same.
+- ``open`` of a path the dispatcher calls dynamic sets ``direct_io``: no page cache, every
+  ``read`` reaches the resource.
+
+Defaults (each can be changed by passing the option; ``False`` removes one). The speed
+figures are from ``benchmarks/suite.py``:
+
+- ``default_permissions``: the kernel checks modes and owners against what ``getattr``
+  reports, exactly as on a disk filesystem.
+- single-threaded loop (libfuse's ``-s``): Python runs one callback at a time anyway,
+  and the threaded loop measured 2-3x slower for ``stat``/``create``/``unlink``. Pass
+  ``threads=True`` (``-o threads``) when resources block on the network or a database.
+- ``fsname=defuse2``: what ``df`` and ``/proc/mounts`` show as the source.
+- libfuse 2 only: ``big_writes`` and ``max_write=131072`` (libfuse 2 otherwise writes in
+  4 KiB requests; libfuse 3 already negotiates large writes).
+- libfuse 3 only: ``max_idle_threads=100000``, which is libfuse's own "keep idle threads"
+  default spelled out (libfuse 3.14.0 prints a warning about its internal value).
+- xattrs are registered when the filesystem implements them; then the kernel asks
+  ``getxattr("security.capability")`` before every ``write``. ``xattrs=False``
+  (``-o xattrs=no``) leaves them out.
+- Files unlinked while open: libfuse's own scheme. It renames such a file to
+  ``.fuse_hiddenXXXX`` in the same directory and removes that name at the last close;
+  the store hides those names. (``hard_remove`` would leave ``fstat``/``fchmod`` on the
+  descriptor without a path: the kernel sends no handle with them.)
+- ``use_ino``: ``stat`` shows the inode numbers the filesystem reports (the store's own;
+  a stable number per routed path), so hard links share one ``st_ino`` as on a disk.
+- Attribute and entry timeouts per reply (libfuse 3, single-threaded loop): 1 s for most
+  paths (libfuse's default), 0 for dynamic resources and for files with more than one
+  hard link. libfuse's high-level API gives each name of a hard-linked file its own kernel
+  inode, so a change made through one name would otherwise stay invisible through the
+  other for up to a second. On libfuse 2 there is no such hook: hard-linked files can show
+  attributes up to 1 s old through their other names.
+
+libfuse changes the working directory to ``/`` before it serves, even in the foreground;
+the adapter changes it back as the first request (``init``) arrives, so relative paths in a
+filesystem's code keep working. Before the loop starts, glibc's ``M_TOP_PAD`` is raised to
+16 MiB so that 128 KiB request buffers do not grow and trim the heap on every request
+(sequential reads measured 1.1-1.8x faster).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import errno
+import importlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .adapter import Operations, operations_class
+from .errors import DefuseError
+from .store.base import Context
+
+if TYPE_CHECKING:
+    from .dispatch import Dispatcher
+    from .filesystem import FileSystem
+
+log = logging.getLogger("defuse2.mount")
+
+#: The bindings defuse2 runs on; the first is the default (env ``DEFUSE2_BINDING``).
+BINDINGS = ("mfusepy", "fusepy")
+
+#: Names the fusepy ``Operations`` base class would register although we never implement.
+_FUSEPY_EXTRAS = ("bmap", "ioctl", "fsyncdir", "lock")
+
+_SURROGATE_CODEC = "defuse2_utf8_surrogateescape"
+
+
+class MountError(DefuseError):
+    """A filesystem could not be mounted (bad mount point, no FUSE, the loop died)."""
+
+
+# -- choosing and loading a binding --------------------------------------------------------
+
+
+def binding_name(binding: str | None = None) -> str:
+    """The binding to use: ``binding``, else env ``DEFUSE2_BINDING``, else ``"mfusepy"``."""
+    name = binding or os.environ.get("DEFUSE2_BINDING") or BINDINGS[0]
+    if name not in BINDINGS:
+        raise MountError(f"unknown binding {name!r}; choose one of {', '.join(BINDINGS)}")
+    return name
+
+
+def _import_binding(name: str) -> Any:
+    """Import ``name`` lazily; for mfusepy pick libfuse 2 or 3 from ``DEFUSE2_LIBFUSE``."""
+    wanted = os.environ.get("DEFUSE2_LIBFUSE", "")
+    if wanted not in ("", "2", "3"):
+        raise MountError(f"DEFUSE2_LIBFUSE must be 2 or 3, not {wanted!r}")
+    if name == "fusepy":
+        if wanted == "3":
+            raise MountError("fusepy 3.0.1 runs on libfuse 2 only; use binding='mfusepy'")
+        try:
+            return importlib.import_module("fuse")
+        except (ImportError, OSError) as exc:
+            raise MountError(f"cannot load fusepy: {exc}") from exc
+    explicit = os.environ.get("FUSE_LIBRARY_PATH") or os.environ.get("FUSE_LIBRARY_NAME")
+    if "mfusepy" not in sys.modules and not explicit:
+        # mfusepy reads the library name once, at import; keep it out of child processes.
+        os.environ["FUSE_LIBRARY_NAME"] = "fuse" if wanted == "2" else "fuse3"
+        try:
+            module = importlib.import_module("mfusepy")
+        except (ImportError, OSError, AttributeError) as exc:
+            raise MountError(f"cannot load mfusepy: {exc}") from exc
+        finally:
+            del os.environ["FUSE_LIBRARY_NAME"]
+    else:
+        module = importlib.import_module("mfusepy")
+    loaded = str(module.fuse_version_major)
+    if wanted and not explicit and loaded != wanted:
+        raise MountError(
+            f"this process already runs mfusepy on libfuse {loaded}; libfuse {wanted} "
+            "needs a new process (one libfuse per process)"
+        )
+    return module
+
+
+def libfuse_major(binding: str | None = None) -> int:
+    """The libfuse major version (2 or 3) that ``binding`` runs on in this process."""
+    name = binding_name(binding)
+    module = _import_binding(name)
+    return 2 if name == "fusepy" else int(module.fuse_version_major)
+
+
+def _search_codec(name: str) -> codecs.CodecInfo | None:
+    if name != _SURROGATE_CODEC:
+        return None
+
+    def encode(text: str, errors: str = "strict") -> tuple[bytes, int]:
+        return codecs.utf_8_encode(text, "surrogateescape")
+
+    def decode(data: Any, errors: str = "strict") -> tuple[str, int]:
+        return codecs.utf_8_decode(data, "surrogateescape", True)
+
+    return codecs.CodecInfo(encode, decode, name=_SURROGATE_CODEC)
+
+
+codecs.register(_search_codec)
+
+
+# -- who is asking -------------------------------------------------------------------------
+
+
+class _FuseContext(ctypes.Structure):
+    """``struct fuse_context`` of libfuse >= 2.8 (both majors), with ``umask``."""
+
+    _fields_ = [
+        ("fuse", ctypes.c_void_p),
+        ("uid", ctypes.c_uint32),
+        ("gid", ctypes.c_uint32),
+        ("pid", ctypes.c_int32),
+        ("private_data", ctypes.c_void_p),
+        ("umask", ctypes.c_uint32),
+    ]
+
+
+def _context_function(library: Any) -> Callable[[], Context]:
+    """A zero-argument callable: the :class:`Context` of the request being served."""
+    get = library["fuse_get_context"]  # a fresh function object: the binding's stays as is
+    get.argtypes = []
+    get.restype = ctypes.POINTER(_FuseContext)
+    has_umask = library.fuse_version() >= 28
+
+    def context() -> Context:
+        current = get().contents
+        umask = current.umask if has_umask else 0o022
+        return Context(current.uid, current.gid, current.pid, umask)
+
+    return context
+
+
+# -- the adapter for a binding --------------------------------------------------------------
+
+
+def _fh(fip: Any) -> int | None:
+    return int(fip.contents.fh) if fip else None
+
+
+def _id(value: int, ctype: type[ctypes.c_uint32]) -> int:
+    """``(uid_t)-1`` arrives as 4294967295: turn it back into -1 ("leave unchanged")."""
+    return -1 if ctype(value + 1).value == 0 else value
+
+
+def _adapter_class(
+    dispatcher: Dispatcher,
+    binding: str,
+    *,
+    xattrs: bool,
+    trace: Callable[[str], None] | None,
+) -> type[Operations]:
+    """The adapter class for ``binding``; fusepy's ``Operations`` is mixed in there."""
+    if binding == "fusepy":
+        base = _import_binding("fusepy").Operations
+        return operations_class(
+            dispatcher, bases=(base,), unregister=_FUSEPY_EXTRAS, xattrs=xattrs, trace=trace
+        )
+    return operations_class(dispatcher, xattrs=xattrs, trace=trace)
+
+
+# -- the binding's FUSE class, with the gaps closed ----------------------------------------
+
+
+def _call(fuse: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> int:
+    """Run one callback and turn its outcome into libfuse's ``0``/``-errno`` convention."""
+    try:
+        return func(*args) or 0
+    except OSError as exc:
+        if isinstance(exc.errno, int) and exc.errno > 0:
+            return -exc.errno
+        log.error("%s raised %r without an errno; answering EIO", func.__name__, exc)
+        return -errno.EIO
+    except Exception:
+        if func.__name__.startswith("init"):
+            raise
+        log.exception("%s raised; answering EIO", func.__name__)
+        return -errno.EIO
+    except BaseException as exc:
+        # SystemExit and the like: stop the loop, then re-raise where FUSE() returns.
+        fuse._FUSE__critical_exception = exc
+        log.critical("%s raised %r; stopping the filesystem", func.__name__, exc)
+        fuse._defuse2_module.fuse_exit()
+        return -errno.EFAULT
+
+
+_fuse_classes: dict[str, type] = {}
+
+
+def _fuse_class(binding: str) -> type:
+    """The binding's ``FUSE`` subclassed with defuse2's fixes (built once per binding)."""
+    if binding in _fuse_classes:
+        return _fuse_classes[binding]
+    module = _import_binding(binding)
+
+    class FUSE(module.FUSE):  # type: ignore[misc,name-defined]
+        _defuse2_module = module
+
+        def _wrapper(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+            return _call(self, func, args)
+
+        def _path(self, path: bytes | None) -> str | None:
+            return None if path is None else path.decode(self.encoding, "surrogateescape")
+
+        def open(self, path: bytes, fip: Any) -> int:
+            fi = fip.contents
+            decoded = self._path(path)
+            fi.fh = self.operations.open(decoded, fi.flags)
+            if self.operations.dispatcher.is_dynamic(decoded):
+                fi.direct_io = 1  # content changes by itself: bypass the page cache
+            return 0
+
+        def create(self, path: bytes, mode: int, fip: Any) -> int:
+            # fusepy drops the open flags; mfusepy inspects our signature on every call.
+            fi = fip.contents
+            fi.fh = self.operations.create(self._path(path), mode, fi.flags)
+            return 0
+
+    class FUSE3(FUSE):
+        """mfusepy: libfuse 3 passes renameat2 flags and the handle of f*() calls."""
+
+        def _readdir(self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any) -> int:
+            # Names only, with no struct stat: libfuse then reports "inode unknown" to the
+            # kernel (with use_ino, mfusepy's zeroed stat would give inode 0, which readdir(3)
+            # skips), and each name costs one call instead of two.
+            names = self.operations.readdir(self._path(path), fip.contents.fh)
+            extra = (0,) if module.fuse_version_major == 3 else ()
+            for name in names:
+                if filler(buf, name.encode(self.encoding, "surrogateescape"), None, 0, *extra):
+                    break
+            return 0
+
+        def link(self, source: bytes, target: bytes) -> int:
+            # libfuse gives the new name its own kernel inode; the kernel keeps the old
+            # name's cached attributes (st_nlink 1) for up to attr_timeout. Tell it to
+            # forget them, so both names show the new link count at once.
+            self.operations.link(self._path(target), self._path(source))
+            if module.fuse_version_major == 3:
+                context = module._libfuse.fuse_get_context().contents
+                module._libfuse.fuse_invalidate_path(ctypes.c_void_p(context.fuse), source)
+            return 0
+
+        def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
+            self.operations.rename(self._path(old), self._path(new), flags)
+            return 0
+
+        def chmod_fuse_3(self, path: bytes | None, mode: int, fip: Any) -> int:
+            self.operations.chmod(self._path(path), mode, _fh(fip))
+            return 0
+
+        def chown_fuse_3(self, path: bytes | None, uid: int, gid: int, fip: Any) -> int:
+            uid, gid = _id(uid, ctypes.c_uint32), _id(gid, ctypes.c_uint32)
+            self.operations.chown(self._path(path), uid, gid, _fh(fip))
+            return 0
+
+        def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
+            self.operations.truncate(self._path(path), length, _fh(fip))
+            return 0
+
+        def utimens_fuse_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
+            times = None
+            if buf:
+                atime, mtime = buf.contents.actime, buf.contents.modtime
+                times = (
+                    atime.tv_sec * 10**9 + atime.tv_nsec,
+                    mtime.tv_sec * 10**9 + mtime.tv_nsec,
+                )
+            self.operations.utimens(self._path(path), times, _fh(fip))
+            return 0
+
+    _fuse_classes[binding] = FUSE3 if binding == "mfusepy" else FUSE
+    return _fuse_classes[binding]
+
+
+# -- options -------------------------------------------------------------------------------
+
+
+def parse_options(text: str) -> dict[str, str | bool]:
+    """Turn a libfuse ``-o`` string (``"allow_other,max_read=65536"``) into keywords."""
+    options: dict[str, str | bool] = {}
+    for item in text.split(","):
+        if item := item.strip():
+            key, sep, value = item.partition("=")
+            options[key] = value if sep else True
+    return options
+
+
+def fuse_options(options: Mapping[str, object], *, major: int) -> dict[str, object]:
+    """The ``-o`` options of a mount: defuse2's defaults updated with ``options``.
+
+    A value of ``True`` is a flag (``allow_other``), ``False`` or ``None`` removes a
+    default (``default_permissions=False``), anything else is ``key=value``.
+    """
+    merged: dict[str, object] = {
+        "fsname": "defuse2",
+        "default_permissions": True,
+        "nothreads": True,
+        "use_ino": True,
+    }
+    if major == 2:
+        merged.update(big_writes=True, max_write=131072)
+    else:
+        # libfuse's own default ("unlimited"), spelled out: libfuse 3.14.0 warns about
+        # its internal value on every mount otherwise.
+        merged.update(max_idle_threads=100000)
+    merged.update(options)
+    if "threads" in merged:
+        merged["nothreads"] = not _is_true(merged.pop("threads"))
+    return {key: value for key, value in merged.items() if value is not False and value is not None}
+
+
+def _is_true(value: object) -> bool:
+    """``True``, or a string from ``-o`` such as ``yes``/``1``/``on``."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("", "1", "yes", "true", "on")
+    return bool(value)
+
+
+# -- mounting ------------------------------------------------------------------------------
+
+
+def _unescape(field: str) -> str:
+    """Undo the octal escapes (``\\040`` for a space) of ``/proc/self/mountinfo``."""
+    if "\\" not in field:
+        return field
+    raw = field.encode("utf-8", "surrogateescape")
+    return codecs.escape_decode(raw)[0].decode("utf-8", "surrogateescape")
+
+
+def _mount_device(path: str) -> str | None:
+    """The ``major:minor`` of what is mounted on ``path``, from ``/proc/self/mountinfo``."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as info:
+        for line in info:
+            fields = line.split(" ", 5)
+            if _unescape(fields[4]) == path:
+                return fields[2]
+    return None
+
+
+def is_mounted(mountpoint: str | os.PathLike[str]) -> bool:
+    """Whether something is mounted on ``mountpoint`` (without asking that filesystem)."""
+    path = os.path.abspath(mountpoint)
+    try:
+        return _mount_device(path) is not None
+    except OSError:
+        return os.path.ismount(path)
+
+
+def _abort_connection(device: str | None) -> bool:
+    """Abort a FUSE connection through fusectl (when mounted); whether that worked."""
+    if device is None:
+        return False
+    try:
+        with open(f"/sys/fs/fuse/connections/{device.partition(':')[2]}/abort", "w") as abort:
+            abort.write("1")
+    except OSError:
+        return False
+    return True
+
+
+def unmount(mountpoint: str | os.PathLike[str], *, major: int = 3, timeout: float = 10.0) -> bool:
+    """Unmount ``mountpoint`` with ``fusermount3 -u`` or ``fusermount -u``, lazily if busy.
+
+    :param major: libfuse major of the mount; picks which ``fusermount`` to try first.
+    :return: whether the mount point is free afterwards.
+    """
+    path = os.path.abspath(mountpoint)
+    names = ("fusermount", "fusermount3") if major == 2 else ("fusermount3", "fusermount")
+    tools = [tool for tool in map(shutil.which, names) if tool]
+    attempts = [[tool, "-u", path] for tool in tools] + [[tool, "-u", "-z", path] for tool in tools]
+    for command in attempts:
+        if not is_mounted(path):
+            return True
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+    if is_mounted(path) and os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.umount2(os.fsencode(path), 2)  # MNT_DETACH
+    return not is_mounted(path)
+
+
+def _check_mountpoint(path: str) -> None:
+    if not os.path.isdir(path):
+        raise MountError(f"mount point {path} is not an existing directory")
+    if is_mounted(path):
+        raise MountError(f"{path} is already a mount point (unmount it first)")
+
+
+def _pad_heap() -> None:
+    """glibc: keep 16 MiB spare at the heap top (``mallopt(M_TOP_PAD)``), once per process."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(-2, 16 << 20)  # M_TOP_PAD
+
+
+def _fuse_runner(
+    filesystem: FileSystem,
+    mountpoint: str,
+    *,
+    foreground: bool,
+    trace: bool | Callable[[str], None],
+    binding: str | None,
+    options: Mapping[str, object],
+) -> tuple[Operations, Callable[[], None], int]:
+    """Prepare a mount: the adapter, a callable that runs the FUSE loop, the libfuse major."""
+    name = binding_name(binding)
+    module = _import_binding(name)
+    major = 2 if name == "fusepy" else int(module.fuse_version_major)
+    dispatcher = filesystem.dispatcher(context=_context_function(module._libfuse))
+    sink: Callable[[str], None] | None = None
+    if trace:
+        from .trace import stderr_sink
+
+        sink = stderr_sink if trace is True else trace
+    settings = fuse_options(options, major=major)
+    xattrs = _is_true(settings.pop("xattrs", True))
+    adapter = _adapter_class(dispatcher, name, xattrs=xattrs, trace=sink)
+    fuse_class = _fuse_class(name)
+    encoding = {"encoding": _SURROGATE_CODEC} if name == "fusepy" else {"errors": "surrogateescape"}
+
+    operations = adapter(dispatcher)
+    operations.per_reply_timeouts = major == 3 and bool(settings.get("nothreads"))
+
+    def run() -> None:
+        _pad_heap()
+        try:
+            fuse_class(operations, mountpoint, foreground=foreground, **encoding, **settings)
+        except RuntimeError as exc:
+            if operations.initialized.is_set():
+                # libfuse 3 reports a loop ended by SIGINT/SIGTERM as status 8.
+                log.debug("the FUSE loop of %s ended with status %s", mountpoint, exc)
+                return
+            raise MountError(
+                f"libfuse could not mount {mountpoint} (status {exc}; its own message is on stderr)"
+            ) from None
+
+    return operations, run, major
+
+
+def mount(
+    filesystem: FileSystem,
+    mountpoint: str | os.PathLike[str],
+    foreground: bool = True,
+    *,
+    trace: bool | Callable[[str], None] = False,
+    binding: str | None = None,
+    **options: object,
+) -> None:
+    """Mount ``filesystem`` on ``mountpoint`` and serve it until it is unmounted.
+
+    ``SIGINT``/``SIGTERM`` (Ctrl-C, ``kill``) unmount cleanly and return.
+
+    :param foreground: serve from this process; ``False`` daemonizes as libfuse does
+        (the call returns in a child process that keeps serving).
+    :param trace: ``True`` prints one line per callback to stderr; a callable receives
+        each line instead.
+    :param binding: ``"mfusepy"`` (default, env ``DEFUSE2_BINDING``) or ``"fusepy"``.
+        mfusepy runs on libfuse 3 unless env ``DEFUSE2_LIBFUSE=2``.
+    :param options: libfuse ``-o`` options, see :func:`fuse_options`.
+    :raises MountError: the mount point is unusable or libfuse failed.
+    """
+    path = os.path.abspath(mountpoint)
+    _check_mountpoint(path)
+    _, run, _ = _fuse_runner(
+        filesystem, path, foreground=foreground, trace=trace, binding=binding, options=options
+    )
+    run()
+
+
+@contextlib.contextmanager
+def mounted(
+    filesystem: FileSystem,
+    mountpoint: str | os.PathLike[str],
+    *,
+    timeout: float = 10.0,
+    trace: bool | Callable[[str], None] = False,
+    binding: str | None = None,
+    **options: object,
+) -> Iterator[Path]:
+    """Mount ``filesystem`` in a background thread for the duration of a ``with`` block.
+
+    Waits until the mount is live, yields its path, and always unmounts on exit::
+
+        with fs.mounted(tmp_path) as root:
+            assert (root / "motd").read_text() == "hello\\n"
+
+    :param timeout: seconds to wait for the mount to appear and, on exit, for the loop
+        to end.
+    :raises MountError: the mount point is unusable, libfuse failed, or the mount did
+        not appear within ``timeout``.
+    """
+    path = os.path.abspath(mountpoint)
+    _check_mountpoint(path)
+    operations, run, major = _fuse_runner(
+        filesystem, path, foreground=True, trace=trace, binding=binding, options=options
+    )
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            run()
+        except BaseException as exc:  # reported by the waiting thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name=f"defuse2 mount {path}", daemon=True)
+    thread.start()
+    device: str | None = None
+    try:
+        deadline = time.monotonic() + timeout
+        while not (is_mounted(path) and operations.initialized.wait(0.005)):
+            if not thread.is_alive():
+                if failure:
+                    raise failure[0]
+                raise MountError(f"the FUSE loop ended before {path} was mounted")
+            if time.monotonic() > deadline:
+                raise MountError(f"{path} was not mounted within {timeout} s")
+            time.sleep(0.005)
+        with contextlib.suppress(OSError):
+            device = _mount_device(path)
+        yield Path(path)
+    finally:
+        if not unmount(path, major=major, timeout=timeout):
+            log.error("could not unmount %s", path)
+        thread.join(min(timeout, 2.0))
+        if thread.is_alive() and _abort_connection(device):
+            # Lazily unmounted while files are still open there: end the connection.
+            thread.join(timeout)
+        if thread.is_alive():
+            log.warning(
+                "%s is unmounted, but files opened there are still open; its FUSE loop "
+                "ends when they are closed",
+                path,
+            )
+    if failure:
+        raise failure[0]

@@ -1,0 +1,296 @@
+"""Open files: handles, contents and sizes; half of :class:`~defuse2.store.memory.MemoryStore`.
+
+Where this sits: kernel -> libfuse -> binding -> defuse2 dispatcher -> MemoryStore ->
+**files**. :class:`FileOperations` holds the store's state (quota, namespace, handle
+table) and the operations that go through a handle or change a file's contents:
+``create``, ``open``, ``read``, ``write``, ``truncate``, ``fallocate``, ``flush``,
+``fsync``, ``release``, ``opendir``, ``releasedir``. ``read`` and ``write`` take only
+their inode's lock, never the namespace lock, so writers to different files never wait
+on each other. :class:`~defuse2.store.memory.MemoryStore` adds the tree, the
+attributes, the xattrs and the snapshots.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import time
+from collections.abc import Callable
+
+from defuse2.store import permissions
+from defuse2.store.base import Context
+from defuse2.store.handles import Handle, HandleTable
+from defuse2.store.inode import Inode
+from defuse2.store.namespace import Namespace
+from defuse2.store.paths import fail
+from defuse2.store.permissions import R, W, X
+from defuse2.store.quota import Quota
+
+#: Largest file size (``off_t``).
+MAX_FILE_SIZE = (1 << 63) - 1
+
+#: ``fallocate`` modes (``linux/falloc.h``).
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+
+
+class FileOperations:
+    """The state of a store and its operations on open files.
+
+    :param quota: the budget every allocation is reserved from.
+    """
+
+    def __init__(self, quota: Quota) -> None:
+        self.quota = quota
+        #: where times come from (ns since the epoch); tests may replace it.
+        self._clock: Callable[[], int] = time.time_ns
+        ctx = permissions.current_context()
+        self._namespace = Namespace(quota, ctx.uid, ctx.gid, self._clock())
+        self._handles = HandleTable()
+
+    # -- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _context(ctx: Context | None) -> Context:
+        return permissions.current_context() if ctx is None else ctx
+
+    def _inode(self, path: str | None, fh: int | None) -> Inode:
+        """The inode named by ``fh`` (if given and known) or else by ``path``."""
+        if fh is not None:
+            handle = self._handles.find(fh)
+            if handle is not None:
+                return handle.inode
+            if path is None:
+                raise fail(errno.EBADF)
+        if path is None:
+            raise fail(errno.EBADF)
+        with self._namespace.lock:
+            return self._namespace.lookup(path)
+
+    def _create(
+        self, path: str, mode: int, ctx: Context, *, cost: int = 0, rdev: int = 0
+    ) -> tuple[Inode, Inode]:
+        """Make a node at ``path``; returns ``(parent, node)``. Namespace lock held."""
+        namespace = self._namespace
+        parent, name = namespace.walk(path)
+        if name is None or namespace.child(parent, name) is not None:
+            raise fail(errno.EEXIST, path)
+        permissions.require(parent, ctx, W | X)
+        if (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) and ctx.uid != 0:
+            raise fail(errno.EPERM, path)
+        self.quota.reserve(cost, 1)
+        now = self._clock()
+        gid, mode = permissions.new_owner(parent, mode, ctx)
+        node = namespace.new_inode(mode, ctx.uid, gid, now)
+        node.rdev = rdev
+        node.extra = cost
+        namespace.attach(parent, name, node, now)
+        return parent, node
+
+    def _open(self, node: Inode, flags: int, ctx: Context, *, check: bool) -> int:
+        """Open ``node`` for ``flags``; namespace lock held."""
+        access = flags & os.O_ACCMODE
+        readable = access in (os.O_RDONLY, os.O_RDWR)
+        writable = access in (os.O_WRONLY, os.O_RDWR)
+        if node.is_symlink:
+            raise fail(errno.ELOOP)
+        if node.is_dir:
+            if writable or flags & (os.O_TRUNC | os.O_CREAT):
+                raise fail(errno.EISDIR)
+        elif flags & os.O_DIRECTORY:
+            raise fail(errno.ENOTDIR)
+        if check:
+            wanted = (R if readable else 0) | (W if writable or flags & os.O_TRUNC else 0)
+            permissions.require(node, ctx, wanted)
+        with node.lock:
+            node.opens += 1
+            if flags & os.O_TRUNC and node.content is not None:
+                self.quota.release(node.content.truncate(0))
+                permissions.kill_privileges(node, ctx)
+                node.mtime = node.ctime = self._clock()
+        handle = Handle(node, readable=readable, writable=writable, is_dir=node.is_dir)
+        return self._handles.add(handle)
+
+    def _data_handle(self, fh: int) -> Handle:
+        handle = self._handles.get(fh)
+        if handle.is_dir:
+            raise fail(errno.EISDIR)
+        return handle
+
+    def truncate(
+        self, path: str | None, length: int, fh: int | None = None, *, ctx: Context | None = None
+    ) -> None:
+        """Set the size, :manpage:`truncate(2)`; growing makes a hole (no quota).
+
+        :raises OSError: ``EINVAL`` for a negative length, a non-regular file or a handle
+            not open for writing; ``EISDIR``; ``EACCES``; ``EFBIG``.
+        """
+        context = self._context(ctx)
+        handle = self._handles.find(fh) if fh is not None else None
+        if handle is not None:
+            if handle.is_dir:
+                raise fail(errno.EISDIR, path)
+            if not handle.writable:
+                raise fail(errno.EINVAL, path)
+            node = handle.inode
+        else:
+            node = self._inode(path, fh)
+            if node.is_dir:
+                raise fail(errno.EISDIR, path)
+            permissions.require(node, context, W)
+        if length < 0 or node.content is None:
+            raise fail(errno.EINVAL, path)
+        if length > MAX_FILE_SIZE:
+            raise fail(errno.EFBIG, path)
+        with node.lock:
+            if node.freed:
+                raise fail(errno.ENOENT, path)
+            content = node.content
+            self.quota.release(content.truncate(length))
+            permissions.kill_privileges(node, context)
+            node.mtime = node.ctime = self._clock()  # even at the same size, as Linux does
+
+    # -- file contents -------------------------------------------------------------------
+    def create(self, path: str, mode: int, flags: int = 0, *, ctx: Context | None = None) -> int:
+        """Create and open a regular file, :manpage:`open(2)` with ``O_CREAT``.
+
+        An existing file is opened instead (and truncated with ``O_TRUNC``), unless
+        ``flags`` has ``O_EXCL``: then ``EEXIST``.
+        """
+        context = self._context(ctx)
+        namespace = self._namespace
+        with namespace.lock:
+            parent, name = namespace.walk(path)
+            existing = parent if name is None else namespace.child(parent, name)
+            if existing is not None:
+                if flags & os.O_EXCL:
+                    raise fail(errno.EEXIST, path)
+                return self._open(existing, flags | os.O_CREAT, context, check=True)
+            kind = stat.S_IFMT(mode) or stat.S_IFREG
+            if kind != stat.S_IFREG:
+                raise fail(errno.EINVAL, path)
+            _, node = self._create(path, stat.S_IFREG | (mode & 0o7777), context)
+            return self._open(node, flags & ~os.O_TRUNC, context, check=False)
+
+    def open(self, path: str, flags: int, *, ctx: Context | None = None) -> int:
+        """Open an existing file, :manpage:`open(2)`; ``O_TRUNC`` is honoured.
+
+        :raises OSError: ``ENOENT``, ``EISDIR`` for a directory opened for writing,
+            ``ENOTDIR`` with ``O_DIRECTORY``, ``ELOOP`` for a symlink, ``EACCES``.
+        """
+        context = self._context(ctx)
+        with self._namespace.lock:
+            node = self._namespace.lookup(path)
+            return self._open(node, flags, context, check=True)
+
+    def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
+        """Up to ``size`` bytes at ``offset``, :manpage:`pread(2)`; holes read as zeros.
+
+        :raises OSError: ``EBADF`` for an unknown handle or one not open for reading,
+            ``EISDIR`` for a directory handle, ``EINVAL`` for a negative offset.
+        """
+        handle = self._data_handle(fh)
+        if not handle.readable:
+            raise fail(errno.EBADF)
+        if offset < 0 or size < 0:
+            raise fail(errno.EINVAL)
+        node = handle.inode
+        if node.content is None:
+            raise fail(errno.EINVAL)
+        with node.lock:
+            node.atime = self._clock()
+            return node.content.read(offset, size)
+
+    def write(
+        self, path: str | None, data: bytes, offset: int, fh: int, *, ctx: Context | None = None
+    ) -> int:
+        """Write all of ``data`` at ``offset``, :manpage:`pwrite(2)`; returns ``len(data)``.
+
+        :raises OSError: ``ENOSPC`` when the allocation would pass the quota (nothing is
+            written), ``EBADF`` for an unknown or read-only handle, ``EISDIR``,
+            ``EINVAL`` for a negative offset, ``EFBIG`` past the largest size.
+        """
+        handle = self._data_handle(fh)
+        if not handle.writable:
+            raise fail(errno.EBADF)
+        length = len(data)
+        if offset < 0:
+            raise fail(errno.EINVAL)
+        if offset + length > MAX_FILE_SIZE:
+            raise fail(errno.EFBIG)
+        node = handle.inode
+        content = node.content
+        if content is None:
+            raise fail(errno.EINVAL)
+        if length == 0:
+            return 0
+        with node.lock:
+            self.quota.reserve(content.write_cost(offset, length))
+            content.write(data, offset)
+            node.mtime = node.ctime = self._clock()
+            if node.mode & (stat.S_ISUID | stat.S_ISGID):
+                permissions.kill_privileges(node, self._context(ctx))
+        return length
+
+    def fallocate(
+        self,
+        path: str | None,
+        mode: int,
+        offset: int,
+        size: int,
+        fh: int,
+        *,
+        ctx: Context | None = None,
+    ) -> None:
+        """Reserve or release space, :manpage:`fallocate(2)`.
+
+        Mode 0 allocates zeros and extends the size, ``FALLOC_FL_KEEP_SIZE`` allocates
+        within the current size only, ``FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE``
+        frees; other modes are ``EOPNOTSUPP``.
+        """
+        handle = self._data_handle(fh)
+        if not handle.writable:
+            raise fail(errno.EBADF)
+        if offset < 0 or size <= 0:
+            raise fail(errno.EINVAL)
+        if offset + size > MAX_FILE_SIZE:
+            raise fail(errno.EFBIG)
+        node = handle.inode
+        content = node.content
+        if content is None:
+            raise fail(errno.ENODEV)
+        punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+        if mode not in (0, FALLOC_FL_KEEP_SIZE, punch):
+            raise fail(errno.EOPNOTSUPP)
+        with node.lock:
+            if mode == punch:
+                self.quota.release(content.punch_hole(offset, size))
+            else:
+                keep = bool(mode & FALLOC_FL_KEEP_SIZE)
+                end = min(offset + size, content.size) if keep else offset + size
+                self.quota.reserve(content.write_cost(offset, end - offset))
+                content.allocate(offset, size, keep_size=keep)
+            node.mtime = node.ctime = self._clock()
+
+    def flush(self, path: str | None, fh: int) -> None:
+        """Called at each :manpage:`close(2)`; nothing to do in memory."""
+        self._handles.get(fh)
+
+    def fsync(self, path: str | None, datasync: int, fh: int) -> None:
+        """:manpage:`fsync(2)`: memory is as durable as it gets."""
+        self._handles.get(fh)
+
+    def release(self, path: str | None, fh: int) -> None:
+        """Forget handle ``fh``; an unlinked file's data goes with its last handle."""
+        node = self._handles.pop(fh).inode
+        with node.lock:
+            node.opens -= 1
+            self._namespace.free_if_unused(node)
+
+    def opendir(self, path: str, *, ctx: Context | None = None) -> int:
+        """Open a directory for listing, :manpage:`opendir(3)`."""
+        return self.open(path, os.O_RDONLY | os.O_DIRECTORY, ctx=ctx)
+
+    def releasedir(self, path: str | None, fh: int) -> None:
+        """Close a directory handle, :manpage:`closedir(3)`."""
+        self.release(path, fh)

@@ -1,0 +1,353 @@
+"""``MemoryStore``: a POSIX-faithful filesystem in memory, with a hard byte quota.
+
+Where this sits: kernel -> libfuse -> binding -> defuse2 dispatcher -> **MemoryStore**.
+The dispatcher sends here every path that no route claims; the store can also be used
+on its own, in-process, through the :class:`~defuse2.store.base.Store` methods::
+
+    store = MemoryStore(quota="64 MiB")
+    fh = store.create("/notes.txt", 0o644, os.O_WRONLY)
+    store.write("/notes.txt", b"hello\\n", 0, fh)
+    store.release("/notes.txt", fh)
+    store.export_tar("notes.tar")      # and MemoryStore().import_tar("notes.tar")
+
+What the quota counts (``ENOSPC`` when a request would pass it):
+
+- file data bytes actually allocated (see :mod:`defuse2.store.content`: holes of whole
+  64 KiB chunks cost nothing and read as zeros);
+- symlink targets (their bytes);
+- extended attributes (name bytes plus value bytes).
+
+Directory entries and inodes themselves cost no bytes, as on ``tmpfs``; they are bounded
+by ``max_nodes`` instead, where every inode and every extra hard link counts one node.
+Both limits give ``ENOSPC``, not ``EDQUOT``: they are the size of this filesystem (what
+``df`` and ``df -i`` report), not a per-user quota inside a larger one. Every request
+reserves what it needs *before* allocating and is refused whole: a refused ``write``
+writes nothing, a refused ``create`` creates nothing.
+
+Rules kept, as Linux keeps them (and as the tests check against the errnos of
+``tmpfs``): times in ns updated when POSIX says (``write``/``truncate``: mtime and ctime;
+``chmod``/``chown``/``link``/``unlink``/``rename``/xattr changes: ctime of the inode,
+mtime and ctime of changed directories; ``read``, ``readdir``, ``readlink``: atime,
+always, as with ``strictatime``); setgid directories pass on their group; sticky
+directories protect other users' entries; ``chmod``/``chown``/``utimens`` permission
+rules; files unlinked while open keep their data until their last handle is released.
+Search permission on path components is not checked: under ``default_permissions`` the
+kernel does it before the request arrives. The store never follows a final symlink.
+
+Names starting with ``.fuse_hidden`` are what libfuse renames a file to when it is
+unlinked while open (without ``hard_remove``): the store does not list them, does not
+count them in ``st_nlink`` (so ``fstat`` shows 0), lets ``rmdir`` and ``rename`` remove a
+directory holding only such names (dropping them), and leaves them out of snapshots.
+
+Thread safety: one short namespace lock for the tree, one lock per inode for its data
+and metadata, and the quota's own lock (always taken in that order). ``read`` and
+``write`` take only their inode's lock, so writers to different files never wait on
+each other; nothing is locked between calls.
+
+The operations on open files and contents live in :mod:`defuse2.store.files`, the
+rename rules in :mod:`defuse2.store.rename`, the snapshots in
+:mod:`defuse2.store.archive`.
+
+Memory, measured by ``benchmarks/bench_memory_store.py`` with :mod:`tracemalloc` on
+CPython 3.11 (64-bit): each file costs about 800 bytes besides its data (inode, lock,
+content object, directory entry); data costs 1.001 bytes per byte in big files (about
+96 bytes per 64 KiB chunk), 1.2 per byte in 4 KiB files, 9 per byte in 100-byte files.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import BinaryIO
+
+from defuse2.errors import DefuseError
+from defuse2.store import permissions, xattrs
+from defuse2.store.base import UTIME_NOW, UTIME_OMIT, Context, Stat
+from defuse2.store.files import FileOperations
+from defuse2.store.namespace import visible
+from defuse2.store.paths import PATH_MAX, byte_length, fail
+from defuse2.store.permissions import W, X
+from defuse2.store.quota import Quota, default_limit, parse_size
+from defuse2.store.rename import rename as _rename
+
+
+class MemoryStore(FileOperations):
+    """A filesystem in memory with a hard byte quota and an optional node cap.
+
+    :param quota: bytes it may hold: an ``int`` or a string read by
+        :func:`~defuse2.store.quota.parse_size` (``"64 MiB"``, ``"1.5 GB"``).
+        ``None`` means half of the physical memory, the default size of ``tmpfs``.
+    :param max_nodes: how many inodes plus extra hard links it may hold (the root
+        directory counts one), or ``None`` for no cap.
+    :raises DefuseError: for a quota or node cap it cannot read.
+    """
+
+    def __init__(self, quota: int | str | None = None, max_nodes: int | None = None) -> None:
+        limit = default_limit() if quota is None else parse_size(quota)
+        if max_nodes is not None and (
+            isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1
+        ):
+            raise DefuseError(f"max_nodes must be a positive int or None; got {max_nodes!r}")
+        super().__init__(Quota(limit, max_nodes))
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore {self.quota.used}/{self.quota.limit} bytes, {self.quota.nodes} nodes>"
+
+    # -- reading the tree ----------------------------------------------------------------
+    def getattr(self, path: str | None, fh: int | None = None) -> Stat:
+        """Attributes of ``path`` (or of handle ``fh``), like :manpage:`lstat(2)`."""
+        node = self._inode(path, fh)
+        with node.lock:
+            return node.stat()
+
+    def readdir(self, path: str, fh: int | None = None) -> list[str]:
+        """Names in directory ``path`` without ``.`` and ``..``, :manpage:`readdir(3)`."""
+        node = self._inode(path, fh)
+        if node.children is None:
+            raise fail(errno.ENOTDIR, path)
+        with self._namespace.lock:
+            names = visible(node)
+        with node.lock:
+            node.atime = self._clock()
+        return names
+
+    def readlink(self, path: str) -> str:
+        """Target of symlink ``path``, :manpage:`readlink(2)` (``EINVAL`` for others)."""
+        node = self._inode(path, None)
+        if node.target is None:
+            raise fail(errno.EINVAL, path)
+        with node.lock:
+            node.atime = self._clock()
+        return node.target
+
+    def access(self, path: str, amode: int, *, ctx: Context | None = None) -> None:
+        """Check ``amode`` for the caller, :manpage:`access(2)`; ``EACCES`` if denied."""
+        node = self._inode(path, None)
+        if amode != os.F_OK:
+            permissions.require(node, self._context(ctx), amode)
+
+    def statfs(self, path: str) -> Stat:
+        """Capacity and use from the quota and node cap, :manpage:`statvfs(3)`."""
+        self._inode(path, None)
+        return self.quota.statfs()
+
+    # -- changing the tree ---------------------------------------------------------------
+    def mknod(self, path: str, mode: int, dev: int, *, ctx: Context | None = None) -> None:
+        """Create a regular file, FIFO, socket or device node, :manpage:`mknod(2)`.
+
+        :raises OSError: ``EPERM`` for a directory or (unless root) a device node,
+            ``EINVAL`` for a symlink or unknown type, ``EEXIST``.
+        """
+        kind = stat.S_IFMT(mode) or stat.S_IFREG
+        if kind == stat.S_IFDIR:
+            raise fail(errno.EPERM, path)
+        if kind not in (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK):
+            raise fail(errno.EINVAL, path)
+        rdev = dev if kind in (stat.S_IFCHR, stat.S_IFBLK) else 0
+        with self._namespace.lock:
+            self._create(path, kind | (mode & 0o7777), self._context(ctx), rdev=rdev)
+
+    def mkdir(self, path: str, mode: int, *, ctx: Context | None = None) -> None:
+        """Create a directory, :manpage:`mkdir(2)` (setuid/setgid bits are dropped)."""
+        with self._namespace.lock:
+            self._create(path, stat.S_IFDIR | (mode & 0o1777), self._context(ctx))
+
+    def unlink(self, path: str, *, ctx: Context | None = None) -> None:
+        """Remove a name, :manpage:`unlink(2)`; open handles keep the data."""
+        namespace = self._namespace
+        with namespace.lock:
+            parent, name = namespace.walk(path)
+            if name in (None, ".", ".."):
+                raise fail(errno.EISDIR, path)
+            assert name is not None
+            victim = namespace.child(parent, name)
+            if victim is None:
+                raise fail(errno.ENOENT, path)
+            permissions.may_delete(parent, victim, self._context(ctx), is_dir=False)
+            now = self._clock()
+            namespace.detach(parent, name, now)
+            namespace.unlinked(victim, now)
+
+    def rmdir(self, path: str, *, ctx: Context | None = None) -> None:
+        """Remove an empty directory, :manpage:`rmdir(2)`.
+
+        :raises OSError: ``EBUSY`` for ``/``, ``EINVAL`` for ``.``, ``ENOTEMPTY`` for
+            ``..`` or a directory with entries, ``ENOTDIR`` for a non-directory.
+        """
+        namespace = self._namespace
+        with namespace.lock:
+            parent, name = namespace.walk(path)
+            if name is None:
+                raise fail(errno.EBUSY, path)
+            if name in (".", ".."):
+                raise fail(errno.EINVAL if name == "." else errno.ENOTEMPTY, path)
+            victim = namespace.child(parent, name)
+            if victim is None:
+                raise fail(errno.ENOENT, path)
+            permissions.may_delete(parent, victim, self._context(ctx), is_dir=True)
+            if visible(victim):
+                raise fail(errno.ENOTEMPTY, path)
+            now = self._clock()
+            namespace.drop_hidden(victim, now)
+            namespace.detach(parent, name, now)
+            namespace.unlinked(victim, now)
+
+    def symlink(self, target: str, source: str, *, ctx: Context | None = None) -> None:
+        """Create the symlink ``target`` whose content is ``source``, :manpage:`symlink(2)`.
+
+        :raises OSError: ``ENOENT`` for an empty ``source``, ``ENAMETOOLONG`` for one of
+            ``PATH_MAX`` bytes or more, ``EEXIST``, ``ENOSPC``.
+        """
+        if not source:
+            raise fail(errno.ENOENT, target)
+        length = byte_length(source)
+        if length >= PATH_MAX:
+            raise fail(errno.ENAMETOOLONG, target)
+        if "\0" in source:
+            raise fail(errno.EINVAL, target)
+        with self._namespace.lock:
+            _, node = self._create(target, stat.S_IFLNK | 0o777, self._context(ctx), cost=length)
+            node.target = source
+
+    def rename(self, old: str, new: str, flags: int = 0, *, ctx: Context | None = None) -> None:
+        """Move ``old`` to ``new`` atomically, :manpage:`rename(2)`/:manpage:`renameat2(2)`.
+
+        ``RENAME_NOREPLACE`` and ``RENAME_EXCHANGE`` are honoured; ``RENAME_WHITEOUT``
+        and unknown flags are ``EINVAL``. The errno table is in
+        :mod:`defuse2.store.rename`.
+        """
+        _rename(self._namespace, old, new, flags, self._context(ctx), self._clock())
+
+    def link(self, target: str, source: str, *, ctx: Context | None = None) -> None:
+        """Create the hard link ``target`` to ``source``, :manpage:`link(2)`.
+
+        :raises OSError: ``ENOENT``, ``EEXIST``, ``EPERM`` for a directory, ``ENOSPC``
+            when the node cap is reached.
+        """
+        context = self._context(ctx)
+        namespace = self._namespace
+        with namespace.lock:
+            node = namespace.lookup(source)
+            parent, name = namespace.walk(target)
+            if name is None or namespace.child(parent, name) is not None:
+                raise fail(errno.EEXIST, target)
+            permissions.require(parent, context, W | X)
+            if node.is_dir:
+                raise fail(errno.EPERM, source)
+            self.quota.reserve(nodes=1)
+            now = self._clock()
+            with node.lock:
+                node.nlink += 1
+                node.ctime = now
+            namespace.attach(parent, name, node, now)
+
+    # -- changing attributes -------------------------------------------------------------
+    def chmod(
+        self, path: str | None, mode: int, fh: int | None = None, *, ctx: Context | None = None
+    ) -> None:
+        """Change permission bits, :manpage:`chmod(2)` (``EPERM`` unless owner or root)."""
+        node = self._inode(path, fh)
+        context = self._context(ctx)
+        with node.lock:
+            node.mode = permissions.chmod_mode(node, mode, context)
+            node.ctime = self._clock()
+
+    def chown(
+        self,
+        path: str | None,
+        uid: int,
+        gid: int,
+        fh: int | None = None,
+        *,
+        ctx: Context | None = None,
+    ) -> None:
+        """Change owner and group, :manpage:`chown(2)`; ``-1`` keeps a value."""
+        node = self._inode(path, fh)
+        context = self._context(ctx)
+        with node.lock:
+            node.uid, node.gid, node.mode = permissions.chown_result(node, uid, gid, context)
+            node.ctime = self._clock()
+
+    def utimens(
+        self,
+        path: str | None,
+        times: tuple[int, int] | None = None,
+        fh: int | None = None,
+        *,
+        ctx: Context | None = None,
+    ) -> None:
+        """Set (atime, mtime) in ns, :manpage:`utimensat(2)`; ctime becomes now.
+
+        ``None`` or :data:`UTIME_NOW` means now, :data:`UTIME_OMIT` keeps a time; both
+        omitted does nothing at all, as on Linux.
+        """
+        if times is None:
+            times = (UTIME_NOW, UTIME_NOW)
+        if times[0] == UTIME_OMIT and times[1] == UTIME_OMIT:
+            return
+        node = self._inode(path, fh)
+        permissions.check_utimens(node, times, self._context(ctx))
+        now = self._clock()
+        atime, mtime = (now if value == UTIME_NOW else value for value in times)
+        with node.lock:
+            if atime != UTIME_OMIT:
+                node.atime = atime
+            if mtime != UTIME_OMIT:
+                node.mtime = mtime
+            node.ctime = now
+
+    # -- extended attributes -------------------------------------------------------------
+    def getxattr(self, path: str, name: str) -> bytes:
+        """Value of xattr ``name``, :manpage:`getxattr(2)`; ``ENODATA`` when absent."""
+        node = self._inode(path, None)
+        with node.lock:
+            return xattrs.get(node, name)
+
+    def setxattr(
+        self, path: str, name: str, value: bytes, options: int, *, ctx: Context | None = None
+    ) -> None:
+        """Set xattr ``name``, :manpage:`setxattr(2)`; rules in :mod:`defuse2.store.xattrs`."""
+        xattrs.check_name(name)
+        xattrs.check_value(value)
+        node = self._inode(path, None)
+        xattrs.check_write(node, name, self._context(ctx))
+        with node.lock:
+            if node.freed:
+                raise fail(errno.ENOENT, path)
+            xattrs.set_value(node, name, value, options, self.quota)
+            node.ctime = self._clock()
+
+    def listxattr(self, path: str) -> list[str]:
+        """Names of the xattrs of ``path``, :manpage:`listxattr(2)`."""
+        node = self._inode(path, None)
+        with node.lock:
+            return xattrs.names(node)
+
+    def removexattr(self, path: str, name: str, *, ctx: Context | None = None) -> None:
+        """Remove xattr ``name``, :manpage:`removexattr(2)`; ``ENODATA`` when absent."""
+        xattrs.check_name(name)
+        node = self._inode(path, None)
+        xattrs.check_write(node, name, self._context(ctx))
+        with node.lock:
+            xattrs.remove(node, name, self.quota)
+            node.ctime = self._clock()
+
+    # -- snapshots -----------------------------------------------------------------------
+    def export_tar(self, target: str | os.PathLike[str] | BinaryIO, root: str = "/") -> None:
+        """Write the tree under ``root`` to a PAX tar archive (a path or a binary file).
+
+        Details in :func:`defuse2.store.archive.export_tar`.
+        """
+        from defuse2.store.archive import export_tar
+
+        export_tar(self._namespace, target, root)
+
+    def import_tar(self, source: str | os.PathLike[str] | BinaryIO, root: str = "/") -> None:
+        """Read a tar archive into the directory ``root``, all or nothing.
+
+        Details in :func:`defuse2.store.archive.import_tar`.
+        """
+        from defuse2.store.archive import import_tar
+
+        import_tar(self._namespace, source, root)

@@ -1,0 +1,208 @@
+"""The tree of names: path walks, directory entries, links, and freeing inodes.
+
+Where this sits: kernel -> libfuse -> binding -> defuse2 dispatcher -> MemoryStore ->
+**namespace** -> inodes. One short lock (:attr:`Namespace.lock`) guards every directory's
+entries; it is held for the length of one path operation and never across a data copy.
+
+Walks follow symlinks met *before* the last component (as the kernel would) and never
+the last one: the store answers like :manpage:`lstat(2)`. Under a mount the kernel
+resolves symlinks itself, so only in-process callers rely on this. Search permission on
+the components is not checked (the kernel does it under ``default_permissions``).
+
+Names starting with ``.fuse_hidden`` are libfuse's stand-ins for files unlinked while
+open (see :data:`HIDDEN_PREFIX`): the tree keeps them, but nobody sees them.
+
+Node accounting (the ``max_nodes`` cap, like ``tmpfs``'s ``nr_inodes``): every inode
+costs one node, and every extra hard link to a non-directory one more, so the cap also
+bounds the number of names. An unlinked inode keeps its node until its last handle is
+released.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import stat
+import threading
+
+from defuse2.store.inode import Inode
+from defuse2.store.paths import check_name, fail, split
+from defuse2.store.quota import Quota
+
+#: Symlinks followed in one walk before ``ELOOP`` (Linux ``MAXSYMLINKS``).
+MAX_SYMLINKS = 40
+
+#: libfuse renames a file that is unlinked while open to ``.fuse_hidden<numbers>`` and
+#: unlinks that name at the last release. Such names are not listed, do not keep a
+#: directory from being removed, and do not count in ``st_nlink``.
+HIDDEN_PREFIX = ".fuse_hidden"
+
+
+def is_hidden(name: str) -> bool:
+    """Whether ``name`` is one libfuse gave a file unlinked while open."""
+    return name.startswith(HIDDEN_PREFIX)
+
+
+def visible(directory: Inode) -> list[str]:
+    """The names of ``directory`` that are listed (namespace lock held)."""
+    assert directory.children is not None
+    return [name for name in directory.children if not is_hidden(name)]
+
+
+class Namespace:
+    """The directory tree of one store, its inode numbers and its quota.
+
+    :param quota: the budget every allocation is reserved from.
+    :param uid: owner of the root directory.
+    :param gid: group of the root directory.
+    :param now: creation time of the root directory, in ns.
+    """
+
+    def __init__(self, quota: Quota, uid: int, gid: int, now: int) -> None:
+        self.lock = threading.Lock()
+        self.quota = quota
+        self._inode_numbers = itertools.count(1)
+        quota.reserve(nodes=1)
+        self.root = Inode(next(self._inode_numbers), stat.S_IFDIR | 0o755, uid, gid, now)
+
+    def new_inode(self, mode: int, uid: int, gid: int, now: int) -> Inode:
+        """A fresh inode with a never-reused number (the node is already reserved)."""
+        return Inode(next(self._inode_numbers), mode, uid, gid, now)
+
+    # -- walking (namespace lock held) ---------------------------------------------------
+    def walk(self, path: str) -> tuple[Inode, str | None]:
+        """The directory holding the last component of ``path``, and that component.
+
+        The component is ``None`` for ``/``; it may be ``.`` or ``..``.
+
+        :raises OSError: ``ENOENT`` for a missing directory on the way, ``ENOTDIR`` for a
+            non-directory, ``ELOOP`` for too many symlinks, ``ENAMETOOLONG``, ``EINVAL``.
+        """
+        parts = split(path)
+        if not parts:
+            return self.root, None
+        node = self.root
+        pending = parts[-2::-1]
+        followed = 0
+        while pending:
+            name = pending.pop()
+            if name == ".":
+                continue
+            if name == "..":
+                node = node.parent
+                continue
+            check_name(name)
+            assert node.children is not None
+            child = node.children.get(name)
+            if child is None:
+                raise fail(errno.ENOENT, path)
+            if child.target is not None:
+                followed += 1
+                if followed > MAX_SYMLINKS:
+                    raise fail(errno.ELOOP, path)
+                if child.target.startswith("/"):
+                    node = self.root
+                pending.extend(part for part in reversed(child.target.split("/")) if part)
+                continue
+            if child.children is None:
+                raise fail(errno.ENOTDIR, path)
+            node = child
+        return node, parts[-1]
+
+    def lookup(self, path: str) -> Inode:
+        """The inode ``path`` names, without following a final symlink.
+
+        :raises OSError: ``ENOENT``, ``ENOTDIR`` (also for a trailing ``/`` after a
+            non-directory), and the errors of :meth:`walk`.
+        """
+        directory, name = self.walk(path)
+        if name is None:
+            return directory
+        node = self.child(directory, name)
+        if node is None:
+            raise fail(errno.ENOENT, path)
+        if path.endswith("/") and not node.is_dir:
+            raise fail(errno.ENOTDIR, path)
+        return node
+
+    def child(self, directory: Inode, name: str) -> Inode | None:
+        """Entry ``name`` of ``directory`` (``.`` and ``..`` included), or ``None``."""
+        if name == ".":
+            return directory
+        if name == "..":
+            return directory.parent
+        check_name(name)
+        assert directory.children is not None
+        return directory.children.get(name)
+
+    @staticmethod
+    def is_ancestor(ancestor: Inode, node: Inode) -> bool:
+        """Whether directory ``ancestor`` is ``node`` or lies on its way to the root."""
+        while True:
+            if node is ancestor:
+                return True
+            if node.parent is node:
+                return False
+            node = node.parent
+
+    # -- changing entries (namespace lock held) ------------------------------------------
+    def attach(self, directory: Inode, name: str, node: Inode, now: int) -> None:
+        """Enter ``node`` as ``name`` in ``directory`` (a new name or a move)."""
+        assert directory.children is not None
+        directory.children[name] = node
+        with directory.lock:
+            if node.is_dir:
+                directory.nlink += 1
+            directory.mtime = directory.ctime = now
+        if node.is_dir:
+            node.parent = directory
+        elif is_hidden(name):
+            with node.lock:
+                node.hidden += 1
+
+    def detach(self, directory: Inode, name: str, now: int) -> Inode:
+        """Remove entry ``name`` from ``directory`` and return the node it named."""
+        assert directory.children is not None
+        node = directory.children.pop(name)
+        with directory.lock:
+            if node.is_dir:
+                directory.nlink -= 1
+            directory.mtime = directory.ctime = now
+        if not node.is_dir and is_hidden(name):
+            with node.lock:
+                node.hidden -= 1
+        return node
+
+    def drop_hidden(self, directory: Inode, now: int) -> None:
+        """Unlink the hidden names in ``directory`` before it is removed."""
+        assert directory.children is not None
+        for name in [name for name in directory.children if is_hidden(name)]:
+            self.unlinked(self.detach(directory, name, now), now)
+
+    def unlinked(self, node: Inode, now: int) -> None:
+        """Account for one name of ``node`` gone (after :meth:`detach`)."""
+        with node.lock:
+            node.ctime = now
+            if node.is_dir:
+                node.nlink = 0
+            else:
+                node.nlink -= 1
+                if node.nlink > 0:
+                    self.quota.release(nodes=1)
+                    return
+            self.free_if_unused(node)
+
+    def free_if_unused(self, node: Inode) -> None:
+        """Give back ``node``'s memory and quota once no name and no handle holds it.
+
+        Call with ``node.lock`` held.
+        """
+        if node.nlink > 0 or node.opens > 0 or node.freed:
+            return
+        node.freed = True
+        self.quota.release(node.cost(), 1)
+        if node.content is not None:
+            node.content.chunks.clear()
+            node.content.allocated = 0
+        node.xattrs = None
+        node.extra = 0

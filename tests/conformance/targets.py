@@ -1,0 +1,319 @@
+"""The things the conformance suite runs against, all behind one ``os``-like interface.
+
+A :class:`Target` has the methods of :class:`defuse2.testing.TestClient` (named like
+``os`` functions) with paths *relative to its root*. Three kinds of roots:
+
+- a real directory on tmpfs, driven by :class:`OsApi` (the ``os`` module): this proves
+  that the suite encodes what Linux really does;
+- a :class:`~defuse2.testing.TestClient` over a store-only ``FileSystem``;
+- a real mount of that filesystem, started by :class:`CliMount` through the CLI on
+  mfusepy + libfuse 3, mfusepy + libfuse 2 and fusepy, and driven by :class:`OsApi`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from defuse2.store.base import UTIME_NOW, UTIME_OMIT
+
+TESTS_DIR = Path(__file__).resolve().parent.parent
+_libc = ctypes.CDLL(None, use_errno=True)
+_AT_FDCWD = -100
+_AT_SYMLINK_NOFOLLOW = 0x100
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def _check(result: int, *paths: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), *paths[:1], None, *paths[1:2])
+
+
+class OsApi:
+    """The ``os`` module with :class:`~defuse2.testing.TestClient`'s method names."""
+
+    open = staticmethod(os.open)
+    read = staticmethod(os.read)
+    write = staticmethod(os.write)
+    pread = staticmethod(os.pread)
+    pwrite = staticmethod(os.pwrite)
+    lseek = staticmethod(os.lseek)
+    close = staticmethod(os.close)
+    fsync = staticmethod(os.fsync)
+    ftruncate = staticmethod(os.ftruncate)
+    fstat = staticmethod(os.fstat)
+    stat = staticmethod(os.stat)
+    lstat = staticmethod(os.lstat)
+    listdir = staticmethod(os.listdir)
+    mkdir = staticmethod(os.mkdir)
+    makedirs = staticmethod(os.makedirs)
+    mknod = staticmethod(os.mknod)
+    rmdir = staticmethod(os.rmdir)
+    unlink = staticmethod(os.unlink)
+    remove = staticmethod(os.unlink)
+    replace = staticmethod(os.replace)
+    symlink = staticmethod(os.symlink)
+    readlink = staticmethod(os.readlink)
+    link = staticmethod(os.link)
+    chmod = staticmethod(os.chmod)
+    chown = staticmethod(os.chown)
+    truncate = staticmethod(os.truncate)
+    access = staticmethod(os.access)
+    statvfs = staticmethod(os.statvfs)
+    getxattr = staticmethod(os.getxattr)
+    setxattr = staticmethod(os.setxattr)
+    listxattr = staticmethod(os.listxattr)
+    removexattr = staticmethod(os.removexattr)
+    exists = staticmethod(os.path.exists)
+    isdir = staticmethod(os.path.isdir)
+    isfile = staticmethod(os.path.isfile)
+    islink = staticmethod(os.path.islink)
+
+    @staticmethod
+    def rename(src: str, dst: str, flags: int = 0) -> None:
+        if not flags:
+            return os.rename(src, dst)
+        result = _libc.renameat2(
+            _AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), ctypes.c_uint(flags)
+        )
+        _check(result, src, dst)
+
+    @staticmethod
+    def utime(
+        path: str,
+        times: tuple[float, float] | None = None,
+        *,
+        ns: tuple[int, int] | None = None,
+        follow_symlinks: bool = True,
+    ) -> None:
+        if ns is None or not {UTIME_NOW, UTIME_OMIT} & set(ns):
+            if ns is not None:
+                return os.utime(path, ns=ns, follow_symlinks=follow_symlinks)
+            return os.utime(path, times, follow_symlinks=follow_symlinks)
+        specs = (_Timespec * 2)(
+            *[(0, t) if t in (UTIME_NOW, UTIME_OMIT) else divmod(t, 10**9) for t in ns]
+        )
+        flags = 0 if follow_symlinks else _AT_SYMLINK_NOFOLLOW
+        _check(_libc.utimensat(_AT_FDCWD, os.fsencode(path), specs, flags), path)
+
+    @staticmethod
+    def read_bytes(path: str) -> bytes:
+        return Path(path).read_bytes()
+
+    @staticmethod
+    def write_bytes(path: str, data: bytes) -> int:
+        return Path(path).write_bytes(data)
+
+
+#: Methods whose first argument (or first two) is a path to put under the root.
+_ONE_PATH = set(
+    [
+        "stat",
+        "lstat",
+        "listdir",
+        "mkdir",
+        "makedirs",
+        "mknod",
+        "rmdir",
+        "unlink",
+        "remove",
+        "readlink",
+        "chmod",
+        "chown",
+        "utime",
+        "truncate",
+        "access",
+        "statvfs",
+        "getxattr",
+        "setxattr",
+        "listxattr",
+        "removexattr",
+        "exists",
+        "isdir",
+        "isfile",
+        "islink",
+        "read_bytes",
+        "write_bytes",
+        "open",
+    ]
+)
+_TWO_PATHS = {"rename", "replace", "link"}
+_FDS = set(["read", "write", "pread", "pwrite", "lseek", "close", "fsync", "ftruncate", "fstat"])
+
+
+@dataclass
+class Target:
+    """An ``os``-like interface over ``api`` with paths relative to ``root``.
+
+    :param name: the test id (``tmpfs``, ``client``, ``mfusepy-fuse3`` ...).
+    :param api: :class:`OsApi` or a :class:`~defuse2.testing.TestClient`.
+    :param root: the absolute path (in ``api``'s namespace) of this test's directory.
+    :param quota: the store's byte quota, or None where there is none to test.
+    :param rename_flags: whether :manpage:`renameat2(2)` flags reach the filesystem
+        (libfuse 2 speaks an older protocol: the kernel answers EINVAL itself).
+    :param mount: the mountpoint, for targets that are real mounts.
+    :param binding: the binding serving the mount, and ``libfuse`` its major version.
+    """
+
+    name: str
+    api: Any
+    root: str
+    quota: int | None = None
+    rename_flags: bool = True
+    mount: str | None = None
+    binding: str | None = None
+    libfuse: str | None = None
+
+    def path(self, relative: str) -> str:
+        """The path ``api`` sees for ``relative``."""
+        return f"{self.root}/{relative}" if relative not in ("", ".") else self.root
+
+    def symlink(self, src: str, dst: str) -> None:
+        """Create the symlink ``dst`` with content ``src`` (content stays as given)."""
+        self.api.symlink(src, self.path(dst))
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.api, name)
+        if name in _FDS:
+            return method  # type: ignore[no-any-return]
+        if name in _TWO_PATHS:
+            return lambda src, dst, *a, **k: method(self.path(src), self.path(dst), *a, **k)
+        if name in _ONE_PATH:
+            return lambda path=".", *a, **k: method(self.path(path), *a, **k)
+        raise AttributeError(name)
+
+
+def errno_of(call: Callable[[], object]) -> int | None:
+    """Run ``call``; the errno of the OSError it raised, or None if it succeeded."""
+    try:
+        call()
+    except OSError as exc:
+        return exc.errno
+    return None
+
+
+# -- real mounts through the CLI -----------------------------------------------------------
+
+#: (id, binding, libfuse major) of every real-mount target.
+MOUNTS = [
+    ("mfusepy-fuse3", "mfusepy", "3"),
+    ("mfusepy-fuse2", "mfusepy", "2"),
+    ("fusepy", "fusepy", "2"),
+]
+_counter = itertools.count()
+
+
+class CliMount:
+    """``python -m defuse2 mount APP MOUNTPOINT --foreground`` in a subprocess.
+
+    A context manager: waits until the mount is up (or the process died), and always
+    unmounts (``-z`` if the filesystem is busy), waits for the process, kills it only if
+    it does not end by itself, and removes the mountpoint.
+    """
+
+    def __init__(self, app: str, binding: str, libfuse: str, *extra: str) -> None:
+        self.app, self.binding, self.libfuse, self.extra = app, binding, libfuse, extra
+        self.mountpoint = ""
+        self.process: subprocess.Popen[bytes] | None = None
+        # open for the whole life of the mount process; closed in __exit__
+        self.log = tempfile.NamedTemporaryFile(prefix="defuse2-mountlog-", delete=False)  # noqa: SIM115
+
+    def command(self) -> list[str]:
+        options = os.environ.get("DEFUSE2_TEST_MOUNT_OPTIONS")  # e.g. attr_timeout=0
+        extra = [*self.extra, "-o", options] if options else list(self.extra)
+        return [
+            sys.executable, "-m", "defuse2", "mount", self.app, self.mountpoint, "--foreground",
+            "--binding", self.binding, "--libfuse", self.libfuse, *extra,
+        ]  # fmt: skip
+
+    def output(self) -> str:
+        """What the mount process printed so far (its log)."""
+        return Path(self.log.name).read_text(errors="replace")
+
+    def __enter__(self) -> str:
+        self.mountpoint = tempfile.mkdtemp(prefix=f"defuse2-{self.binding}{self.libfuse}-")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])
+        for name in (
+            "FUSE_LIBRARY_NAME",
+            "FUSE_LIBRARY_PATH",
+            "DEFUSE2_BINDING",
+            "DEFUSE2_LIBFUSE",
+        ):
+            env.pop(name, None)
+        self.process = subprocess.Popen(
+            self.command(), env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log
+        )
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(self.mountpoint):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"mount {self.command()} failed:\n{self.output()[-3000:]}")
+            time.sleep(0.02)
+        return self.mountpoint
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if self.mountpoint and os.path.ismount(self.mountpoint):
+                tool = "fusermount3" if self.libfuse == "3" else "fusermount"
+                done = subprocess.run([tool, "-u", self.mountpoint], capture_output=True)
+                if done.returncode and os.path.ismount(self.mountpoint):
+                    subprocess.run([tool, "-u", "-z", self.mountpoint], capture_output=True)
+        finally:
+            if self.process is not None:
+                try:
+                    self.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            if self.mountpoint and not os.path.ismount(self.mountpoint):
+                os.rmdir(self.mountpoint)
+            self.log.close()
+
+
+def fresh_dir(parent: str) -> str:
+    """A new, empty directory under ``parent`` for one test."""
+    path = os.path.join(parent, f"t{next(_counter)}")
+    os.mkdir(path)
+    return path
+
+
+def remove_tree(path: str) -> None:
+    """Remove ``path`` and all it holds, making read-only directories writable first."""
+    for dirpath, dirnames, _ in os.walk(path):
+        for name in dirnames:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                os.chmod(full, 0o700)
+    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
+        for name in filenames:
+            os.unlink(os.path.join(dirpath, name))
+        for name in dirnames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                os.unlink(full)
+            else:
+                os.rmdir(full)
+    os.rmdir(path)
+
+
+def kind(mode: int) -> str:
+    """``file``, ``dir``, ``link``, ``fifo`` ... for a ``st_mode``."""
+    for name, test in [("file", stat.S_ISREG), ("dir", stat.S_ISDIR), ("link", stat.S_ISLNK)]:
+        if test(mode):
+            return name
+    return "fifo" if stat.S_ISFIFO(mode) else "other"

@@ -1,0 +1,88 @@
+"""Shared test setup: the FUSE gate, mountpoints, a tmpfs, and mounts through the CLI.
+
+The gate: a test marked ``@pytest.mark.mount`` needs a real FUSE mount. Whether FUSE is
+usable is found out once per session (:func:`defuse2.testing.fuse_unavailable_reason`:
+``/dev/fuse``, ``fusermount``/``fusermount3``, libfuse 2 and 3, and a tiny real mount).
+When it is not, such tests are skipped with the reason, except when the environment
+variable ``CI`` is set: there they fail, so a CI without FUSE can never look green.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from defuse2.testing import require_fuse
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Running from a checkout that is not installed: load the plugin by hand.
+    manager = config.pluginmanager
+    if not manager.has_plugin("defuse2") and not manager.has_plugin("defuse2.testing"):
+        manager.import_plugin("defuse2.testing")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("mount") is not None:
+        require_fuse()
+
+
+@pytest.fixture
+def mountpoint() -> Iterator[str]:
+    """A fresh empty directory to mount on; removed afterwards (unmounted if need be)."""
+    path = tempfile.mkdtemp(prefix="defuse2-mnt-")
+    try:
+        yield path
+    finally:
+        if os.path.ismount(path):
+            subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True)
+        os.rmdir(path)
+
+
+@pytest.fixture(scope="session")
+def tmpfs_root() -> Iterator[str]:
+    """A real tmpfs for the session (a plain directory where mounting is not allowed)."""
+    path = tempfile.mkdtemp(prefix="defuse2-tmpfs-")
+    command = ["mount", "-t", "tmpfs", "-o", "size=512m,mode=0755", "tmpfs", path]
+    mounted = shutil.which("mount") is not None and (
+        subprocess.run(command, capture_output=True).returncode == 0
+    )
+    try:
+        yield path
+    finally:
+        if mounted:
+            if subprocess.run(["umount", path], capture_output=True).returncode:
+                subprocess.run(["umount", "-l", path], capture_output=True)
+            os.rmdir(path)
+        else:
+            shutil.rmtree(path)
+
+
+@pytest.fixture(scope="session")
+def cli_mount() -> Iterator[Callable[[str], str]]:
+    """``cli_mount("mfusepy-fuse3")``: the session's mount of ``conformance.apps:fs``.
+
+    Started on first use through ``python -m defuse2 mount``, unmounted at session end.
+    """
+    from conformance.targets import MOUNTS, CliMount
+
+    specs = {name: (binding, libfuse) for name, binding, libfuse in MOUNTS}
+    started: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+
+        def get(name: str) -> str:
+            if name not in started:
+                binding, libfuse = specs[name]
+                started[name] = stack.enter_context(
+                    CliMount("conformance.apps:fs", binding, libfuse)
+                )
+            return started[name]
+
+        yield get
