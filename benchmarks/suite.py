@@ -92,18 +92,22 @@ def measure(
     targets: list[str],
     binding: str,
     libfuse: int,
-    sizes: Sizes,
+    sizes: list[Sizes],
     rounds: int,
     workloads: list[str],
     caches: CacheDropper,
     timeout: float,
     log: Callable[[str], None],
-) -> tuple[Samples, dict[str, str]]:
+) -> tuple[list[Samples], dict[str, str]]:
     """Mount *targets*, run *rounds* rounds of *workloads* on each, unmount.
 
-    :return: the samples and, per target, a note on what was mounted (or why it failed).
+    Each workload runs on each target at every one of *sizes* back to back, so
+    the scaling check compares sizes measured under the same load.
+
+    :return: the samples (one per entry of *sizes*) and, per target, a note on
+        what was mounted (or why it failed).
     """
-    samples: Samples = defaultdict(lambda: defaultdict(list))
+    samples: list[Samples] = [defaultdict(lambda: defaultdict(list)) for _ in sizes]
     notes: dict[str, str] = {}
     live: dict[str, mounts.Mount] = {}
     try:
@@ -122,17 +126,18 @@ def measure(
                     mount = live[spec]
                     if not mount.alive:
                         continue
-                    root = os.path.join(mount.path, f"run-{round_number}-{workload}")
-                    try:
-                        results = run_guarded(
-                            WORKLOADS[workload], mount, root, sizes, caches, timeout
-                        )
-                    except (OSError, AssertionError) as error:
-                        notes[spec] = f"FAILED in {workload}: {error!r}"
-                        log(f"    {spec} {workload}: {error!r}\n{mount.log_tail()}")
-                        continue
-                    for result in results:
-                        samples[spec][result.workload].append(result)
+                    for index, size in enumerate(sizes):
+                        root = os.path.join(mount.path, f"run-{round_number}-{workload}-{index}")
+                        try:
+                            results = run_guarded(
+                                WORKLOADS[workload], mount, root, size, caches, timeout
+                            )
+                        except (OSError, AssertionError) as error:
+                            notes[spec] = f"FAILED in {workload}: {error!r}"
+                            log(f"    {spec} {workload}: {error!r}\n{mount.log_tail()}")
+                            break
+                        for result in results:
+                            samples[index][spec][result.workload].append(result)
     finally:
         for mount in live.values():
             mounts.stop(mount)
@@ -267,7 +272,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {list(WORKLOADS)}")
     if os.geteuid() != 0:
         print("note: not root; tmpfs falls back to /dev/shm and caches to posix_fadvise")
-    rounds = args.rounds or (2 if args.quick or args.scaling else 3)
+    rounds = args.rounds or (2 if args.quick else 3)
     caches = CacheDropper()
     sizes = QUICK if args.quick or args.scaling else FULL
     log = print
@@ -284,22 +289,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         log(f"\n== {title}: {rounds} rounds, targets {', '.join(args.targets)}")
         if args.scaling:
             factor = 10
-            small, notes = measure(
+            (small, large), notes = measure(
                 args.targets,
                 binding,
                 libfuse,
-                sizes,
-                rounds,
-                args.workloads,
-                caches,
-                args.timeout,
-                log,
-            )
-            large, notes_large = measure(
-                args.targets,
-                binding,
-                libfuse,
-                sizes.scaled(factor),
+                [sizes, sizes.scaled(factor)],
                 rounds,
                 args.workloads,
                 caches,
@@ -309,13 +303,12 @@ def main(argv: Iterable[str] | None = None) -> int:
             print(f"\n{title}: scaling, time at {factor}x data / time at 1x (linear = {factor}x)")
             print(scaling_table(small, large, args.targets, factor))
             dump[title] = {"1x": _jsonable(small), f"{factor}x": _jsonable(large)}
-            notes.update({k: v for k, v in notes_large.items() if v.startswith("FAILED")})
         else:
-            samples, notes = measure(
+            (samples,), notes = measure(
                 args.targets,
                 binding,
                 libfuse,
-                sizes,
+                [sizes],
                 rounds,
                 args.workloads,
                 caches,

@@ -11,3 +11,4 @@ from .resources import Resource as Resource
 from .resources import StoreResource as StoreResource
 from .store.base import Context as Context
 from .store.base import Store as Store
+from .store.memory import MemoryStore as MemoryStore

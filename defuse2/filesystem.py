@@ -326,10 +326,13 @@ class FileSystem:
             mount(self, str(mountpoint), foreground=foreground, **options)
 
     def mounted(self, mountpoint: str | Path, **options: Any) -> AbstractContextManager[Path]:
-        """Mount in the background for a ``with`` block; always unmounts::
+        """Mount in the background for a ``with`` block, and always unmount after it.
 
-            with fs.mounted("/tmp/m") as root:
-                print((root / "test0.txt").read_text())
+        For example, ``with fs.mounted("/tmp/m") as root:`` gives ``root``, a
+        :class:`~pathlib.Path` of the live mount point, to read and write with ``open``.
+
+        :param mountpoint: an empty directory.
+        :param options: libfuse ``-o`` options, as for :meth:`mount`.
         """
         from .mount import mounted
 

@@ -38,7 +38,10 @@ figures are from ``benchmarks/suite.py``:
 - Files unlinked while open: libfuse's own scheme. It renames such a file to
   ``.fuse_hiddenXXXX`` in the same directory and removes that name at the last close;
   the store hides those names. (``hard_remove`` would leave ``fstat``/``fchmod`` on the
-  descriptor without a path: the kernel sends no handle with them.)
+  descriptor without a path: the kernel sends no handle with them.) One case stays out
+  of reach of libfuse's high-level API: once the *directory* of such a file is removed
+  too, ``fstat`` on its descriptor answers ``ESTALE`` (libfuse 3) or ``ENOENT``
+  (libfuse 2); ``read``, ``write`` and ``close`` keep working.
 - ``use_ino``: ``stat`` shows the inode numbers the filesystem reports (the store's own;
   a stable number per routed path), so hard links share one ``st_ino`` as on a disk.
 - Attribute and entry timeouts per reply (libfuse 3, single-threaded loop): 1 s for most

@@ -57,9 +57,22 @@ class Context(NamedTuple):
     @classmethod
     def current(cls) -> Context:
         """The calling process itself, as if it had made the request."""
-        umask = os.umask(0)
-        os.umask(umask)
-        return cls(os.getuid(), os.getgid(), os.getpid(), umask)
+        return cls(os.getuid(), os.getgid(), os.getpid(), _process_umask())
+
+
+def _process_umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only swap it,
+    which would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 @runtime_checkable

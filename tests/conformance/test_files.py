@@ -230,6 +230,31 @@ def test_unlinked_open_file_keeps_working(t: Target) -> None:
     assert t.listdir() == []
 
 
+def test_unlinked_name_of_a_hard_linked_file_keeps_the_other(
+    t: Target, request: pytest.FixtureRequest
+) -> None:
+    if t.mount:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="store: nlink of a file reached through a hidden .fuse_hidden name is "
+                "reported as 0 although another name remains",
+            )
+        )
+    t.write_bytes("a", b"data")
+    t.link("a", "b")
+    fd = t.open("a", os.O_RDWR)
+    try:
+        t.unlink("a")
+        assert t.listdir() == ["b"]
+        assert t.fstat(fd).st_nlink == 1
+        t.pwrite(fd, b"DATA", 0)
+    finally:
+        t.close(fd)
+    assert t.read_bytes("b") == b"DATA"
+    assert t.stat("b").st_nlink == 1
+
+
 def test_file_replaced_by_rename_stays_readable_through_its_descriptor(t: Target) -> None:
     t.write_bytes("old", b"old data")
     t.write_bytes("new", b"new data")

@@ -1,0 +1,5 @@
+"""Stores: what serves the paths no route claims."""
+
+from .base import Context as Context
+from .base import Store as Store
+from .memory import MemoryStore as MemoryStore
