@@ -34,6 +34,9 @@ OPERATIONS = frozenset(
     }
 )  # fmt: skip
 
+#: libfuse renames a file unlinked while open to a name starting with this.
+HIDDEN_PREFIX = "/.fuse_hidden"
+
 #: The extended-attribute operations (left out with ``xattrs=False``).
 XATTR_OPERATIONS = frozenset({"getxattr", "setxattr", "listxattr", "removexattr"})
 
@@ -89,14 +92,23 @@ class Operations:
     def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]:
         """:manpage:`stat(2)`; on libfuse 3 it also sets how long the answer may be cached.
 
-        Dynamic resources and files with several hard links get 0 s: the kernel asks again
-        on every ``stat``, so no name shows attributes that changed through another.
+        Dynamic resources, files with several hard links and files unlinked while open get
+        0 s: the kernel asks again on every ``stat``, so no name shows attributes that
+        changed through another (and libfuse's own ``st_nlink`` correction for a hidden,
+        unlinked file, made only in its ``getattr`` replies, is always the one seen).
         """
         attributes = self.dispatcher.getattr(path, fh)
         if self._config is not None:
+            hidden = path is None or HIDDEN_PREFIX in path
+            if hidden:
+                # A file unlinked while open, asked about through libfuse's hidden name:
+                # libfuse's getattr reply counts that name off st_nlink once more.
+                attributes = {**attributes, "st_nlink": attributes["st_nlink"] + 1}
             volatile = (
-                attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"])
-            ) or self.dispatcher.is_dynamic(path)
+                hidden
+                or (attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"]))
+                or self.dispatcher.is_dynamic(path)
+            )
             if volatile is not self._volatile:
                 self._volatile = volatile
                 timeout = 0.0 if volatile else self.timeout

@@ -17,6 +17,10 @@ What is compared, and what is not:
 - not atime (tmpfs updates it with ``relatime`` rules, the store on its own), not ctime
   (it cannot be set, only compared with the clock), not directory sizes (tmpfs counts
   entries in its own unit), not inode numbers themselves;
+- under a mount, ``fstat`` of a descriptor may fail with ESTALE/ENOENT once its file was
+  unlinked *and* its directory removed: libfuse's high-level API then has no path for it
+  and the kernel sends no handle with ``fstat`` (reads and writes keep working). That
+  answer is accepted there only;
 - through mounts, no hard links are made unless ``DEFUSE2_DIFF_MOUNT_LINKS=1`` (see
   :data:`MOUNT_LINKS`); the client runs make them.
 
@@ -43,6 +47,7 @@ NAMES = ["a", "b", "c", "d", "e"]
 PATHS = NAMES + [f"{x}/{y}" for x in NAMES[:3] for y in NAMES] + ["a/b/c", "b/a/d"]
 XATTRS = ["user.one", "user.two"]
 MAX_OPEN = 4
+NO_PATH = "no path"
 #: Whether hard links are made through mounts (env ``DEFUSE2_DIFF_MOUNT_LINKS=1``). Off by
 #: default: on libfuse 2 a change through one name can show stale attributes through the
 #: other for up to a second (a documented limit of the mount); on libfuse 3 it waits for
@@ -183,7 +188,12 @@ def _on_fd(
     if action == "ftruncate":
         return t.ftruncate(fd, size)
     if action == "fstat":
-        st = t.fstat(fd)
+        try:
+            st = t.fstat(fd)
+        except OSError as exc:
+            if t.mount and exc.errno in (errno.ESTALE, errno.ENOENT):
+                return NO_PATH  # see the module docstring
+            raise
         if st.st_nlink == 0:
             return "unlinked"
         return (st.st_size, st.st_nlink, stat.S_IMODE(st.st_mode))
@@ -272,6 +282,8 @@ def run(reference: Target, subject: Target, seed: int, count: int) -> None:
             history.append(description)
             expected = outcome(reference, fds[reference.name], operation)
             got = outcome(subject, fds[subject.name], operation)
+            if got == ("ok", NO_PATH):
+                continue  # a mount's fstat of a file that lost its path (module docstring)
             context = f"seed {seed}, step {step}: {description}\nlast: {history[-15:]}"
             assert got == expected, f"{subject.name} differs from {reference.name} at {context}"
             if step % 500 == 499:

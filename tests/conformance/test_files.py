@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from .targets import Target
+from .test_tree import expect_mount_hard_link_limit
 
 
 def umasked(mode: int) -> int:
@@ -233,14 +234,7 @@ def test_unlinked_open_file_keeps_working(t: Target) -> None:
 def test_unlinked_name_of_a_hard_linked_file_keeps_the_other(
     t: Target, request: pytest.FixtureRequest
 ) -> None:
-    if t.mount:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="store: nlink of a file reached through a hidden .fuse_hidden name is "
-                "reported as 0 although another name remains",
-            )
-        )
+    expect_mount_hard_link_limit(t, request)
     t.write_bytes("a", b"data")
     t.link("a", "b")
     fd = t.open("a", os.O_RDWR)
