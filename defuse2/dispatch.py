@@ -104,10 +104,12 @@ class Dispatcher:
         self._time_ns = filesystem.start_time_ns
         self._inodes: dict[str, int] = {}
         self._next_inode = itertools.count(ROUTED_INODES)
+        idle = getattr(self.store, "no_op_operations", frozenset())
         self.operations = frozenset(
             op
             for op in ARGUMENTS
-            if hasattr(self.store, op) or any(op in r.invokers for r in self._routes)
+            if (hasattr(self.store, op) and op not in idle)
+            or any(op in r.invokers for r in self._routes)
         )
 
     # -- the machinery ------------------------------------------------------------------

@@ -83,6 +83,10 @@ class MemoryStore(FileOperations):
     :raises DefuseError: for a quota or node cap it cannot read.
     """
 
+    #: Operations that have nothing to do in memory: a mount need not register them, and
+    #: the kernel then never sends them (``flush`` costs a round trip per ``close``).
+    no_op_operations = frozenset({"flush", "fsync"})
+
     def __init__(self, quota: int | str | None = None, max_nodes: int | None = None) -> None:
         limit = default_limit() if quota is None else parse_size(quota)
         if max_nodes is not None and (
