@@ -104,7 +104,7 @@ class Dispatcher:
         self._time_ns = filesystem.start_time_ns
         self._inodes: dict[str, int] = {}
         self._next_inode = itertools.count(ROUTED_INODES)
-        idle = getattr(self.store, "no_op_operations", frozenset())
+        idle: frozenset[str] = getattr(self.store, "no_op_operations", frozenset())
         self.operations = frozenset(
             op
             for op in ARGUMENTS

@@ -65,7 +65,7 @@ from defuse2.errors import DefuseError
 from defuse2.store import permissions, xattrs
 from defuse2.store.base import UTIME_NOW, UTIME_OMIT, Context, Stat
 from defuse2.store.files import FileOperations
-from defuse2.store.namespace import visible
+from defuse2.store.namespace import is_hidden, visible
 from defuse2.store.paths import PATH_MAX, byte_length, fail
 from defuse2.store.permissions import W, X
 from defuse2.store.quota import Quota, default_limit, parse_size
@@ -171,7 +171,7 @@ class MemoryStore(FileOperations):
             permissions.may_delete(parent, victim, self._context(ctx), is_dir=False)
             now = self._clock()
             namespace.detach(parent, name, now)
-            namespace.unlinked(victim, now)
+            namespace.unlinked(victim, now, touch=not is_hidden(name))
 
     def rmdir(self, path: str, *, ctx: Context | None = None) -> None:
         """Remove an empty directory, :manpage:`rmdir(2)`.
@@ -195,7 +195,7 @@ class MemoryStore(FileOperations):
             now = self._clock()
             namespace.drop_hidden(victim, now)
             namespace.detach(parent, name, now)
-            namespace.unlinked(victim, now)
+            namespace.unlinked(victim, now, touch=not is_hidden(name))
 
     def symlink(self, target: str, source: str, *, ctx: Context | None = None) -> None:
         """Create the symlink ``target`` whose content is ``source``, :manpage:`symlink(2)`.

@@ -164,11 +164,13 @@ class Namespace:
         """Remove entry ``name`` from ``directory`` and return the node it named."""
         assert directory.children is not None
         node = directory.children.pop(name)
+        hidden = not node.is_dir and is_hidden(name)
         with directory.lock:
             if node.is_dir:
                 directory.nlink -= 1
-            directory.mtime = directory.ctime = now
-        if not node.is_dir and is_hidden(name):
+            if not hidden:  # a hidden name left the visible tree when it was hidden
+                directory.mtime = directory.ctime = now
+        if hidden:
             with node.lock:
                 node.hidden -= 1
         return node
@@ -177,12 +179,16 @@ class Namespace:
         """Unlink the hidden names in ``directory`` before it is removed."""
         assert directory.children is not None
         for name in [name for name in directory.children if is_hidden(name)]:
-            self.unlinked(self.detach(directory, name, now), now)
+            self.unlinked(self.detach(directory, name, now), now, touch=False)
 
-    def unlinked(self, node: Inode, now: int) -> None:
-        """Account for one name of ``node`` gone (after :meth:`detach`)."""
+    def unlinked(self, node: Inode, now: int, *, touch: bool = True) -> None:
+        """Account for one name of ``node`` gone (after :meth:`detach`).
+
+        ``touch=False`` for a hidden name: its change time was set when it was hidden.
+        """
         with node.lock:
-            node.ctime = now
+            if touch:
+                node.ctime = now
             if node.is_dir:
                 node.nlink = 0
             else:

@@ -283,6 +283,7 @@ class CliMount:
             if self.mountpoint and not os.path.ismount(self.mountpoint):
                 os.rmdir(self.mountpoint)
             self.log.close()
+            os.unlink(self.log.name)  # a failed start has put the log in its exception
 
 
 def fresh_dir(parent: str) -> str:
