@@ -190,3 +190,6 @@ def stop(mount: Mount) -> None:
                 mount.process.wait(timeout=10)
     with contextlib.suppress(OSError):
         os.rmdir(mount.path)
+    if mount.log and mount.process is not None and mount.process.returncode == 0:
+        with contextlib.suppress(OSError):
+            os.remove(mount.log)  # kept only when the server failed
