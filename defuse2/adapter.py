@@ -55,7 +55,8 @@ class Operations:
     # libfuse 3 does that by itself; its own ``nullpath_ok`` would mean "never a path".
     flag_nullpath_ok = 1
 
-    #: Seconds the kernel may cache attributes and names (libfuse's default).
+    #: Seconds the kernel may cache attributes and names: libfuse's default, or the
+    #: mount's ``attr_timeout`` option.
     timeout = 1.0
     #: Whether :meth:`getattr` may set the timeout of each reply (libfuse 3, one thread).
     per_reply_timeouts = False

@@ -485,6 +485,8 @@ def _fuse_runner(
 
     operations = adapter(dispatcher)
     operations.per_reply_timeouts = major == 3 and bool(settings.get("nothreads"))
+    if "attr_timeout" in settings:  # the caller's timeout is the base of the per-reply ones
+        operations.timeout = float(settings["attr_timeout"])  # type: ignore[arg-type]
 
     def run() -> None:
         _pad_heap()
