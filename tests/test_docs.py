@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from defuse2.mount import unmount
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CODE = DOCS / "code"
@@ -57,13 +59,11 @@ def script_mount(argv, mountpoint):
                 time.sleep(0.05)
             yield mountpoint
         finally:
-            if os.path.ismount(mountpoint):
-                subprocess.run(["fusermount3", "-u", str(mountpoint)], timeout=TIMEOUT)
+            unmount(mountpoint, timeout=TIMEOUT)  # -u, then lazily if busy
             try:
                 run.wait(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
                 run.kill()
-                subprocess.run(["fusermount3", "-uz", str(mountpoint)], timeout=TIMEOUT)
                 run.wait(timeout=TIMEOUT)
     assert run.returncode == 0, log.read_text()
 

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from defuse2.mount import unmount
+
 HERE = Path(__file__).resolve().parent
 HELLO = HERE.parent.parent / "examples" / "hello.py"
 #: File name -> command; the last word is a path in the mount ("" is its root).
@@ -56,13 +58,11 @@ def capture() -> dict[str, str]:
                     lines = log_path.read_text().splitlines()[start:]
                     traces[name] = "\n".join(lines) + "\n"
             finally:
-                if os.path.ismount(mountpoint):
-                    subprocess.run(["fusermount3", "-u", str(mountpoint)], timeout=TIMEOUT)
+                unmount(mountpoint, timeout=TIMEOUT)  # -u, then lazily if busy
                 try:
                     run.wait(timeout=TIMEOUT)
                 except subprocess.TimeoutExpired:
                     run.kill()
-                    subprocess.run(["fusermount3", "-uz", str(mountpoint)], timeout=TIMEOUT)
                     run.wait(timeout=TIMEOUT)
     return traces
 
