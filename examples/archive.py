@@ -74,7 +74,7 @@ else:
 def member_bytes(path):
     """The bytes of one member, decompressed once and kept for the next reads."""
     member = files[path][1]
-    with lock:  # FUSE calls arrive on many threads; the archive has one file position
+    with lock:  # with -o threads, calls arrive on many threads; one file position
         if isinstance(archive, zipfile.ZipFile):
             return archive.read(member)
         return archive.extractfile(member).read()

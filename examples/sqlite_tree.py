@@ -42,7 +42,7 @@ def connect(path=None):
 DB_PATH = os.environ.get("DEFUSE2_SQLITE_DB")
 db = connect(DB_PATH)
 writable = not DB_PATH  # only the demo database may lose rows
-lock = threading.Lock()  # FUSE calls arrive on many threads; one connection serves them
+lock = threading.Lock()  # with -o threads, calls arrive on many threads; one connection serves them
 
 
 def query(sql, *params):

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from conformance.targets import MOUNTS, CliMount, OsApi, Target, fresh_dir, remove_tree
 
 WORKERS = 4

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from conformance.targets import OsApi, Target, fresh_dir, remove_tree
 
 SEEDS = [int(s) for s in os.environ.get("DEFUSE2_DIFF_SEEDS", "1,2,3").split(",") if s]

@@ -21,7 +21,7 @@ import pytest
 from defuse2 import ContentFile, FileSystem
 from defuse2 import testing as defuse2_testing
 from defuse2.store.base import Context
-from defuse2.testing import TestClient
+from defuse2.testing import TestClient, gate
 
 
 @pytest.fixture
@@ -152,14 +152,14 @@ def test_unlinked_descriptors_reach_the_store_without_a_path(client: TestClient)
 
 
 def test_require_fuse_skips_or_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(defuse2_testing, "fuse_unavailable_reason", lambda: "no /dev/fuse")
+    monkeypatch.setattr(gate, "fuse_unavailable_reason", lambda: "no /dev/fuse")
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="no /dev/fuse"):
         defuse2_testing.require_fuse()
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="no /dev/fuse"):
         defuse2_testing.require_fuse()
-    monkeypatch.setattr(defuse2_testing, "fuse_unavailable_reason", lambda: None)
+    monkeypatch.setattr(gate, "fuse_unavailable_reason", lambda: None)
     defuse2_testing.require_fuse()  # usable: nothing happens
 
 

@@ -1,0 +1,50 @@
+"""Test a filesystem in-process with an ``os``-like client, or mounted, from pytest.
+
+Where this sits: kernel -> libfuse -> binding -> defuse2 dispatcher. A mount sends the
+dispatcher what the kernel's VFS asks after it has walked the path; :class:`TestClient`
+plays the VFS's part itself and drives **the same dispatcher** directly, so a test runs
+without FUSE and what passes in-process passes mounted::
+
+    client = fs.test_client()
+    client.write_text("/notes.txt", "hello\\n")
+    assert client.stat("/notes.txt").st_size == 6
+
+What the client does like the kernel: path walking with ``.``/``..`` and symlinks
+(``ELOOP`` after 40), trailing-slash rules, ``ENAMETOOLONG`` for paths of 4096 bytes or
+more, the umask of its :class:`~defuse2.store.base.Context` applied before create,
+``mkdir`` and ``mknod``, ``O_CREAT|O_EXCL``, ``O_TRUNC``, ``O_APPEND``, ``O_DIRECTORY``,
+a descriptor table with offsets (``EBADF``), ``flush`` + ``release`` on :meth:`close`, and
+the ``rename``/``link`` checks done above the filesystem. What it leaves to the store and
+the resources: everything else, including **permission checks** (a mount uses
+``default_permissions``, so there the kernel checks modes; the client does not re-check
+them, and tests that run as root would not see them anyway).
+
+The pytest plugin (registered as ``defuse2``) gives three fixtures:
+
+``defuse2_filesystem``
+    the :class:`~defuse2.FileSystem` under test; override it in your ``conftest.py``
+    (the default is a bare ``FileSystem()``, a plain memory filesystem).
+``defuse2_client``
+    a :class:`TestClient` over it.
+``defuse2_mount``
+    a :class:`pathlib.Path` where it is really mounted (``fs.mounted``) for the test.
+    Without a usable FUSE it skips, or fails when the environment variable ``CI`` is set.
+"""
+
+# client.py: TestClient, the os-like methods; vfs.py: the kernel's part it plays (path
+# walk, descriptor table); gate.py: is FUSE usable here; plugin.py: the pytest fixtures.
+import importlib.util
+
+from .client import TestClient as TestClient
+from .gate import fuse_unavailable_reason as fuse_unavailable_reason
+from .gate import require_fuse as require_fuse
+from .vfs import MAXSYMLINKS as MAXSYMLINKS
+from .vfs import PATH_MAX as PATH_MAX
+
+__all__ = ["TestClient", "fuse_unavailable_reason"]
+
+# The pytest11 entry point names this package, so the fixtures are found here.
+if importlib.util.find_spec("pytest") is not None:
+    from .plugin import defuse2_client as defuse2_client
+    from .plugin import defuse2_filesystem as defuse2_filesystem
+    from .plugin import defuse2_mount as defuse2_mount
