@@ -11,7 +11,9 @@ Where it sits: the benchmark driver's side. A target is one of
 
 A name may carry extra mount options in brackets, ``raw[max_read=65536]`` or
 ``defuse2[direct_io]``, to compare variants side by side, and a short label in
-front, ``d2s=defuse2[nothreads]``, for the table.
+front, ``d2s=defuse2[nothreads]``, for the table. :data:`RAW_PLUS` is the raw
+reference with defuse2's guarantees: ``default_permissions`` and a registered
+``getxattr``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from dataclasses import dataclass, field
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TARGETS = ("raw", "defuse2", "routed", "tmpfs")
+#: The raw reference with the guarantees defuse2 gives by default: the kernel checks
+#: permissions (``default_permissions``) and extended attributes exist (a ``getxattr``
+#: that answers ``ENODATA``). Like for like with ``defuse2``.
+RAW_PLUS = "raw+=raw[default_permissions,xattr]"
 
 
 @dataclass
@@ -70,11 +76,17 @@ def label(spec: str) -> str:
 
 
 def command(
-    spec: str, mountpoint: str, binding: str, libfuse: int, target: str | None = None
+    spec: str,
+    mountpoint: str,
+    binding: str,
+    libfuse: int,
+    target: str | None = None,
+    trace: bool = False,
 ) -> list[str]:
     """The command line that serves target *spec* at *mountpoint* in the foreground.
 
-    *target* overrides the ``module:attr`` the defuse2 CLI mounts.
+    *target* overrides the ``module:attr`` the defuse2 CLI mounts. *trace* makes the
+    server print one line per callback (``--trace``) to its log.
     """
     name, extra = parse_target(spec)
     if name == "raw":
@@ -87,6 +99,7 @@ def command(
             "--libfuse",
             str(libfuse),
         ]
+        argv += ["--trace"] if trace else []
         return argv + (["-o", ",".join(extra)] if extra else [])
     target = (
         target or {"defuse2": "bench_targets:store_fs", "routed": "bench_targets:routed_fs"}[name]
@@ -104,6 +117,7 @@ def command(
         "--libfuse",
         str(libfuse),
     ]
+    argv += ["--trace"] if trace else []
     return argv + (["-o", ",".join(extra)] if extra else [])
 
 
@@ -116,9 +130,17 @@ def _environment(libfuse: int) -> dict[str, str]:
 
 
 def start(
-    spec: str, binding: str, libfuse: int, timeout: float = 20.0, target: str | None = None
+    spec: str,
+    binding: str,
+    libfuse: int,
+    timeout: float = 20.0,
+    target: str | None = None,
+    trace: bool = False,
 ) -> Mount:
-    """Mount target *spec* on a fresh directory and wait until it answers."""
+    """Mount target *spec* on a fresh directory and wait until it answers.
+
+    With *trace*, the server logs one line per callback to :attr:`Mount.log`.
+    """
     name, extra = parse_target(spec)
     path = tempfile.mkdtemp(prefix=f"defuse2-bench-{name}-")
     if name == "tmpfs":
@@ -126,7 +148,7 @@ def start(
     log = path + ".log"
     with open(log, "wb") as handle:
         process = subprocess.Popen(
-            command(spec, path, binding, libfuse, target),
+            command(spec, path, binding, libfuse, target, trace),
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -166,8 +188,11 @@ def kill(mount: Mount) -> None:
             os.killpg(mount.process.pid, signal.SIGKILL)
 
 
-def stop(mount: Mount) -> None:
-    """Unmount *mount*, end its process and remove its directory; never raises."""
+def stop(mount: Mount, keep_log: bool = False) -> None:
+    """Unmount *mount*, end its process and remove its directory; never raises.
+
+    The server's log is removed when it exited cleanly, unless *keep_log*.
+    """
     if mount.kind.startswith("tmpfs (/dev/shm"):
         shutil.rmtree(mount.path, ignore_errors=True)
         return
@@ -190,6 +215,8 @@ def stop(mount: Mount) -> None:
                 mount.process.wait(timeout=10)
     with contextlib.suppress(OSError):
         os.rmdir(mount.path)
+    if keep_log:
+        return
     if mount.log and mount.process is not None and mount.process.returncode == 0:
         with contextlib.suppress(OSError):
             os.remove(mount.log)  # kept only when the server failed

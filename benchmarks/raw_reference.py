@@ -13,9 +13,11 @@ and differ only in the layers above it.
 Run on its own::
 
     python benchmarks/raw_reference.py MOUNTPOINT [--binding mfusepy|fusepy] [--libfuse 2|3]
-                                       [--count] [-o EXPERIMENT,...]
+                                       [--count] [--trace] [-o EXPERIMENT,...]
 
-``--count`` prints every callback and request size at unmount. The ``-o``
+``--count`` prints every callback and request size at unmount; ``--trace``
+prints one line per callback as it arrives, operation and path, like
+defuse2's ``--trace`` (``roundtrips.py`` reads both). The ``-o``
 experiments (``threads``, ``top_pad=N``, ``one_copy_read``, ``plain_readdir``,
 ``xattr``, ``readdirplus``, ``cache_readdir``, ``want=N``, ``unwant=N``) are
 described in ``benchmarks/README.rst``; any other ``-o`` option goes to libfuse.
@@ -291,6 +293,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--count", action="store_true", help="count calls and request sizes; print them at unmount"
     )
+    parser.add_argument(
+        "--trace", action="store_true", help="print each callback's operation and path to stderr"
+    )
     args = parser.parse_args(argv)
     binding = import_binding(args.binding, args.libfuse)
     options: dict[str, Any] = dict(RAW_OPTIONS[args.libfuse])
@@ -314,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
         type(operations).getxattr = _no_xattr
     if args.count:
         _count_calls(operations)
+    if args.trace:
+        _trace_calls(operations)
     fuse_class = binding.FUSE
     tricks = {
         name: bool(options.pop(name, False))
@@ -446,6 +453,20 @@ def _count_calls(operations: Any) -> None:
             return _method(*args)
 
         setattr(operations, name, counted)
+
+
+def _trace_calls(operations: Any) -> None:
+    """Wrap every op of *operations* to print ``operation path`` to stderr per call."""
+    for name in list(vars(operations)):
+        method = getattr(operations, name)
+        if not callable(method) or name in ("counts", "sizes"):
+            continue
+
+        def traced(*args: Any, _name: str = name, _method: Any = method) -> Any:
+            print(_name, args[0] if args else "(no path)", file=sys.stderr)
+            return _method(*args)
+
+        setattr(operations, name, traced)
 
 
 def _report_counts(operations: Any) -> None:

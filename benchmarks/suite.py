@@ -8,12 +8,15 @@ the targets every round so that a noisy neighbour hurts them all alike.
 Usage::
 
     python benchmarks/suite.py [--quick] [--binding mfusepy|fusepy|all]
-                               [--libfuse 2|3|all] [--targets raw,defuse2,routed,tmpfs]
+                               [--libfuse 2|3|all] [--targets raw,raw+,defuse2,routed,tmpfs]
                                [--rounds N] [--workloads sequential,small,...]
                                [--scaling] [--json FILE]
 
 Ratios are computed within each round (target rate / raw rate of the same
 round) and the median over rounds is printed; above 1.0 is faster than raw.
+``raw+`` is the raw reference with defuse2's guarantees (``default_permissions``
+and a registered ``getxattr``), so ``defuse2/raw+`` compares like with like and
+``raw+/raw`` is what those guarantees cost (``roundtrips.py`` counts why).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from workloads import FULL, QUICK, ROWS, WORKLOADS, CacheDropper, Result, Sizes 
 
 #: (binding, libfuse) pairs a binding allows.
 CONFIGURATIONS = [("mfusepy", 3), ("mfusepy", 2), ("fusepy", 2)]
+
+#: The targets compared by default (see ``mounts.py``).
+DEFAULT_TARGETS = ["raw", mounts.RAW_PLUS, "defuse2", "routed", "tmpfs"]
 
 Samples = dict[str, dict[str, list[Result]]]  # target -> row -> one Result per round
 
@@ -161,14 +167,31 @@ def _format(value: float, ratio: bool = False) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def table(samples: Samples, targets: list[str]) -> str:
-    """Median rates per target, then ratios vs ``raw`` and vs ``tmpfs``."""
+def ratio_pairs(targets: list[str]) -> list[tuple[str, str]]:
+    """The (target, reference) pairs whose ratio the table shows, in column order.
+
+    Each target against ``raw``, and right beside it against ``raw+`` (when both are
+    there); then each against ``tmpfs``, except ``raw+``, a variant of ``raw``.
+    """
     base = next((t for t in targets if mounts.label(t) == "raw"), None)
+    plus = next((t for t in targets if mounts.label(t) == "raw+"), None)
     physical = next((t for t in targets if mounts.parse_target(t)[0] == "tmpfs"), None)
+    pairs = []
+    for target in targets:
+        if target in (base, physical):
+            continue
+        pairs += [(target, base)] if base else []
+        pairs += [(target, plus)] if plus and target != plus else []
+    pairs += [(t, physical) for t in targets if physical and t not in (physical, plus)]
+    return pairs
+
+
+def table(samples: Samples, targets: list[str]) -> str:
+    """Median rates per target, then ratios vs ``raw``, ``raw+`` and ``tmpfs``."""
     name = mounts.label
+    pairs = ratio_pairs(targets)
     header = ["workload", "unit", *map(name, targets)]
-    header += [f"{name(t)}/raw" for t in targets if base and t not in (base, physical)]
-    header += [f"{name(t)}/tmpfs" for t in targets if physical and t != physical]
+    header += [f"{name(top)}/{name(bottom)}" for top, bottom in pairs]
     rows = [header]
     for row in ROWS:
         results = {t: samples.get(t, {}).get(row, []) for t in targets}
@@ -176,16 +199,7 @@ def table(samples: Samples, targets: list[str]) -> str:
             continue
         unit = next(r[0].unit for r in results.values() if r)
         line = [row, unit, *(_format(_median_rate(results[t])) for t in targets)]
-        line += [
-            _format(_median_ratio(results[t], results[base]), True)
-            for t in targets
-            if base and t not in (base, physical)
-        ]
-        line += [
-            _format(_median_ratio(results[t], results[physical]), True)
-            for t in targets
-            if physical and t != physical
-        ]
+        line += [_format(_median_ratio(results[t], results[b]), True) for t, b in pairs]
         rows.append(line)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = []
@@ -254,7 +268,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
     parser.add_argument("--binding", default="all", choices=["all", "mfusepy", "fusepy"])
     parser.add_argument("--libfuse", default="all", choices=["all", "2", "3"])
-    parser.add_argument("--targets", type=_targets, default=list(mounts.TARGETS))
+    parser.add_argument("--targets", type=_targets, default=list(DEFAULT_TARGETS))
     parser.add_argument("--rounds", type=int, help="rounds per configuration (default 3, quick 2)")
     parser.add_argument("--workloads", type=_split, default=list(WORKLOADS))
     parser.add_argument(

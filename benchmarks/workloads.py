@@ -5,7 +5,9 @@ directory (FUSE or tmpfs); the filesystem under test runs in another process.
 
 Every workload creates what it needs under a fresh directory, times only the
 part it is named after, checks what it read (outside the timed part) and
-removes what it made.
+removes what it made. Each timed part is a :class:`Stopwatch`, which tells
+:data:`observer` (when set) where it begins and ends: ``roundtrips.py`` uses
+that to count the callbacks of each part alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from types import TracebackType
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -79,6 +82,40 @@ class Result:
         return self.amount / self.seconds if self.seconds > 0 else float("inf")
 
 
+#: Called as ``observer(row, "begin")`` right before a timed part starts and
+#: ``observer(row, "end")`` right after it stops; ``None`` (the default) for none.
+observer: Callable[[str, str], None] | None = None
+
+
+class Stopwatch:
+    """Times one part of a workload (``with Stopwatch(row) as watch: ...``)."""
+
+    def __init__(self, row: str) -> None:
+        self.row = row
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        if observer is not None:
+            observer(self.row, "begin")
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.seconds = time.perf_counter() - self._start
+        if observer is not None and kind is None:
+            observer(self.row, "end")
+
+    def result(self, unit: str, amount: float) -> Result:
+        """The measurement: *amount* units of work in the time taken."""
+        return Result(self.row, unit, amount, self.seconds)
+
+
 class CacheDropper:
     """Empty the kernel's caches between writing and timing a read.
 
@@ -135,28 +172,26 @@ def sequential(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
     buffer = _pattern(sizes.request)
     chunks = sizes.seq_bytes // sizes.request
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    start = time.perf_counter()
-    for index in range(chunks):
-        _stamp(buffer, index)
-        os.write(fd, buffer)
-    os.close(fd)
-    written = time.perf_counter() - start
+    with Stopwatch("seq write") as written:
+        for index in range(chunks):
+            _stamp(buffer, index)
+            os.write(fd, buffer)
+        os.close(fd)
     caches.pages(path)
     target = bytearray(sizes.request)
     view = memoryview(target)
     fd = os.open(path, os.O_RDONLY)
     total = 0
-    start = time.perf_counter()
-    while count := os.readv(fd, [view]):
-        total += count
-    read = time.perf_counter() - start
+    with Stopwatch("seq read") as read:
+        while count := os.readv(fd, [view]):
+            total += count
     os.close(fd)
     if total != chunks * sizes.request:
         raise AssertionError(f"read {total} bytes, wrote {chunks * sizes.request}")
     _check_chunks(path, sizes, chunks, buffer)
     os.unlink(path)
     mib = sizes.seq_bytes / MiB
-    return [Result("seq write", "MiB/s", mib, written), Result("seq read", "MiB/s", mib, read)]
+    return [written.result("MiB/s", mib), read.result("MiB/s", mib)]
 
 
 def _check_chunks(path: str, sizes: Sizes, chunks: int, buffer: bytearray) -> None:
@@ -177,33 +212,30 @@ def small_files(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
     names = [os.path.join(directory, f"f{index:06d}") for index in range(sizes.small_files)]
     data = bytes(_pattern(sizes.small_size))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    start = time.perf_counter()
-    for name in names:
-        fd = os.open(name, flags, 0o644)
-        os.write(fd, data)
-        os.close(fd)
-    created = time.perf_counter() - start
-    start = time.perf_counter()
-    for name in names:
-        os.stat(name)
-    stated = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(sizes.readdir_repeats):
-        listed = os.listdir(directory)
-    readdir = time.perf_counter() - start
+    with Stopwatch("create 4K") as created:
+        for name in names:
+            fd = os.open(name, flags, 0o644)
+            os.write(fd, data)
+            os.close(fd)
+    with Stopwatch("stat") as stated:
+        for name in names:
+            os.stat(name)
+    listed: list[str] = []
+    with Stopwatch("readdir") as readdir:
+        for _ in range(sizes.readdir_repeats):
+            listed = os.listdir(directory)
     if len(listed) != len(names) or os.stat(names[-1]).st_size != len(data):
         raise AssertionError(f"listed {len(listed)} of {len(names)} files")
-    start = time.perf_counter()
-    for name in names:
-        os.unlink(name)
-    unlinked = time.perf_counter() - start
+    with Stopwatch("unlink") as unlinked:
+        for name in names:
+            os.unlink(name)
     os.rmdir(directory)
     count = sizes.small_files
     return [
-        Result("create 4K", "files/s", count, created),
-        Result("stat", "ops/s", count, stated),
-        Result("readdir", "names/s", count * sizes.readdir_repeats, readdir),
-        Result("unlink", "ops/s", count, unlinked),
+        created.result("files/s", count),
+        stated.result("ops/s", count),
+        readdir.result("names/s", count * sizes.readdir_repeats),
+        unlinked.result("ops/s", count),
     ]
 
 
@@ -224,14 +256,12 @@ def random_io(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
     ]
     page = bytes(block)
     fd = os.open(path, os.O_RDWR)
-    start = time.perf_counter()
-    for offset in offsets:
-        os.pread(fd, block, offset)
-    read = time.perf_counter() - start
-    start = time.perf_counter()
-    for offset in offsets:
-        os.pwrite(fd, page, offset)
-    written = time.perf_counter() - start
+    with Stopwatch("rand read 4K") as read:
+        for offset in offsets:
+            os.pread(fd, block, offset)
+    with Stopwatch("rand write 4K") as written:
+        for offset in offsets:
+            os.pwrite(fd, page, offset)
     os.close(fd)
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -240,10 +270,7 @@ def random_io(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
     finally:
         os.close(fd)
     os.unlink(path)
-    return [
-        Result("rand read 4K", "ops/s", sizes.random_ops, read),
-        Result("rand write 4K", "ops/s", sizes.random_ops, written),
-    ]
+    return [read.result("ops/s", sizes.random_ops), written.result("ops/s", sizes.random_ops)]
 
 
 def appends(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
@@ -251,15 +278,14 @@ def appends(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
     path = os.path.join(root, "log.txt")
     record = b"x" * (sizes.append_size - 1) + b"\n"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    start = time.perf_counter()
-    for _ in range(sizes.appends):
-        os.write(fd, record)
-    seconds = time.perf_counter() - start
+    with Stopwatch("append 100B") as appended:
+        for _ in range(sizes.appends):
+            os.write(fd, record)
     os.close(fd)
     if os.stat(path).st_size != sizes.appends * len(record):
         raise AssertionError("appends lost data")
     os.unlink(path)
-    return [Result("append 100B", "ops/s", sizes.appends, seconds)]
+    return [appended.result("ops/s", sizes.appends)]
 
 
 def deep_stat(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
@@ -269,14 +295,13 @@ def deep_stat(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
     os.makedirs(path)
     leaf = os.path.join(path, "leaf")
     os.close(os.open(leaf, os.O_WRONLY | os.O_CREAT, 0o644))
-    start = time.perf_counter()
-    for _ in range(sizes.deep_stats):
-        os.stat(leaf)
-    seconds = time.perf_counter() - start
+    with Stopwatch(f"stat {sizes.depth}-deep") as stated:
+        for _ in range(sizes.deep_stats):
+            os.stat(leaf)
     os.unlink(leaf)
     for level in range(sizes.depth, 0, -1):
         os.rmdir(os.path.join(root, *parts[:level]))
-    return [Result(f"stat {sizes.depth}-deep", "ops/s", sizes.deep_stats, seconds)]
+    return [stated.result("ops/s", sizes.deep_stats)]
 
 
 def ls_long(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
@@ -291,19 +316,17 @@ def ls_long(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
     for index in range(sizes.ls_entries):
         os.close(os.open(os.path.join(directory, f"entry-{index:07d}.dat"), flags, 0o644))
     caches.dentries()
-    start = time.perf_counter()
     count = 0
-    with os.scandir(directory) as entries:
+    with Stopwatch("ls -l") as listed, os.scandir(directory) as entries:
         for entry in entries:
             mode = entry.stat(follow_symlinks=False).st_mode
             count += stat.S_ISREG(mode)
-    seconds = time.perf_counter() - start
     if count != sizes.ls_entries:
         raise AssertionError(f"ls -l saw {count} of {sizes.ls_entries} files")
     for name in os.listdir(directory):
         os.unlink(os.path.join(directory, name))
     os.rmdir(directory)
-    return [Result("ls -l", "entries/s", sizes.ls_entries, seconds)]
+    return [listed.result("entries/s", sizes.ls_entries)]
 
 
 #: Workload groups in the order the suite runs them, by name.
