@@ -9,16 +9,17 @@ For each operation on a path:
 1. the path is matched against the routes (cached per path);
 2. matched, and the resource defines the operation: the resource answers, and its return
    value is turned into what the binding expects (``str`` -> bytes, ``None`` -> all of
-   ``data`` written, :class:`~defuse2.attributes.Attributes` -> a stat mapping, ...);
+   ``data`` written, :class:`~defuse2.attributes.Attributes` -> a stat mapping, ...; the
+   conversions are in :mod:`defuse2.answers`);
 3. matched, and the resource lacks the operation: a default, never a silent success --
    a change is ``EROFS``; ``getattr`` is derived from the resource's shape; ``readlink``
    is ``EINVAL``; ``read`` on a file without ``read`` is ``ENOTSUP``;
 4. not matched: the store answers.
 
-This is the one place where errors are mapped: an :class:`OSError` with an errno passes
-through as that errno (``raise FileNotFoundError(path)`` is ``ENOENT``); any other
-exception from user code is logged with the operation, path and route, and becomes
-``EIO``. The mount lives on.
+This is the one place where errors are mapped (with the errno table of
+:mod:`defuse2.answers`): an :class:`OSError` with an errno passes through as that errno
+(``raise FileNotFoundError(path)`` is ``ENOENT``); any other exception from user code is
+logged with the operation, path and route, and becomes ``EIO``. The mount lives on.
 """
 
 from __future__ import annotations
@@ -29,16 +30,17 @@ import itertools
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import attributes
+from .answers import as_count, as_data, as_names, as_stat, as_text, errno_of, fail
 from .attributes import Attributes
 from .errors import DefuseError
 from .operations import ARGUMENTS, MUTATING
 from .resources import as_bytes
 from .routing import Route
-from .store.base import Context
+from .store.base import Buffer, Context
 
 if TYPE_CHECKING:
     from .filesystem import FileSystem
@@ -46,35 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("defuse2")
 
 Found = tuple[Route, Mapping[str, Any]]
-
-
-def fail(code: int, path: str | None = None) -> OSError:
-    """An :class:`OSError` carrying ``code``, ready to raise."""
-    return OSError(code, os.strerror(code), path)
-
-
-#: The errno a builtin :class:`OSError` subclass stands for when raised without one,
-#: as in ``raise FileNotFoundError(path)``.
-ERRNO_OF_CLASS: dict[type[OSError], int] = {
-    FileNotFoundError: errno.ENOENT,
-    FileExistsError: errno.EEXIST,
-    NotADirectoryError: errno.ENOTDIR,
-    IsADirectoryError: errno.EISDIR,
-    PermissionError: errno.EACCES,
-    InterruptedError: errno.EINTR,
-    TimeoutError: errno.ETIMEDOUT,
-    BlockingIOError: errno.EAGAIN,
-}
-
-
-def errno_of(error: OSError) -> int | None:
-    """The errno ``error`` carries, or the one its class stands for; ``None``: neither."""
-    if isinstance(error.errno, int) and error.errno > 0:
-        return error.errno
-    for cls in type(error).__mro__:
-        if cls in ERRNO_OF_CLASS:
-            return ERRNO_OF_CLASS[cls]
-    return None
 
 
 #: Inode numbers given to routed paths whose ``getattr`` reports none (``st_ino`` 0) start
@@ -102,9 +75,14 @@ class Dispatcher:
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._time_ns = filesystem.start_time_ns
+        #: what a ``getattr`` mapping without some ``st_*`` keys gets for them
+        self._stat_defaults = Attributes(mode=0).as_stat(self._uid, self._gid, self._time_ns)
         self._inodes: dict[str, int] = {}
         self._next_inode = itertools.count(ROUTED_INODES)
         idle: frozenset[str] = getattr(self.store, "no_op_operations", frozenset())
+        lazy: frozenset[str] = getattr(self.store, "lazy_context_operations", frozenset())
+        #: a store ``write`` gets the context function itself, to call only if need be
+        self._write_context: Any = self._context if "write" in lazy else None
         self.operations = frozenset(
             op
             for op in ARGUMENTS
@@ -161,8 +139,16 @@ class Dispatcher:
         found = self._match(path)
         return ("store", {}) if found is None else (found[0].rule, found[1])
 
+    @property
+    def has_dynamic_routes(self) -> bool:
+        """Whether any route serves dynamic content; if not, :meth:`is_dynamic` is ``False``
+        for every path. (Routes cannot change while mounted.)"""
+        return self._routes.has_dynamic
+
     def is_dynamic(self, path: str | None) -> bool:
         """Whether the content at ``path`` may change behind the kernel's back."""
+        if not self._routes.has_dynamic:
+            return False
         found = self._match(path)
         return found is not None and bool(getattr(found[0].resource, "dynamic", False))
 
@@ -180,14 +166,16 @@ class Dispatcher:
         else:
             try:
                 result = invoke(values, path, (fh,), self._context)
-                if type(result) is Attributes:
+                if type(result) is dict and "st_mode" in result:  # a copy, ours to complete
+                    stat_result = {**self._stat_defaults, **result}
+                elif type(result) is Attributes:
                     stat_result = result.as_stat(self._uid, self._gid, self._time_ns)
                 else:
-                    stat_result = self._as_stat(result)
+                    stat_result = as_stat(result, self._stat_defaults)
             except Exception as error:
                 raise self._failed("getattr", path, route, error) from error  # type: ignore[arg-type]
         if not stat_result["st_ino"]:
-            stat_result["st_ino"] = self._inode(path)  # type: ignore[arg-type]
+            stat_result["st_ino"] = self._inodes.get(path) or self._inode(path)  # type: ignore
         return stat_result
 
     def _inode(self, path: str) -> int:
@@ -196,19 +184,6 @@ class Dispatcher:
         if inode is None:
             inode = self._inodes.setdefault(path, next(self._next_inode))
         return inode
-
-    def _as_stat(self, result: Any) -> dict[str, int]:
-        if isinstance(result, Attributes):
-            return result.as_stat(self._uid, self._gid, self._time_ns)
-        if isinstance(result, Mapping):
-            if "st_mode" in result:
-                stat_result = Attributes(mode=0).as_stat(self._uid, self._gid, self._time_ns)
-                stat_result.update(result)
-                return stat_result
-            return Attributes(**result).as_stat(self._uid, self._gid, self._time_ns)
-        raise DefuseError(
-            f"getattr() must return Attributes or a mapping, not {type(result).__name__}"
-        )
 
     def _derived_attributes(self, found: Found, path: str) -> Attributes:
         """Attributes for a resource without ``getattr``, from what it can do."""
@@ -238,7 +213,7 @@ class Dispatcher:
         names: dict[str, None] = (
             {}
             if listed is _MISSING
-            else dict.fromkeys(self._convert("readdir", found, path, _as_names, listed))
+            else dict.fromkeys(self._convert("readdir", found, path, as_names, listed))
         )
         names.update(dict.fromkeys(self._routes.static_children(path)))
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
@@ -283,7 +258,7 @@ class Dispatcher:
         result = self._resource("readlink", found, path, ())
         if result is _MISSING:
             raise fail(errno.EINVAL, path)
-        return self._convert("readlink", found, path, _as_text, result)  # type: ignore[no-any-return]
+        return self._convert("readlink", found, path, as_text, result)  # type: ignore[no-any-return]
 
     def open(self, path: str, flags: int) -> int:
         """:manpage:`open(2)`; opening a read-only resource for writing is ``EROFS``."""
@@ -334,16 +309,30 @@ class Dispatcher:
         return None
 
     # -- writing ------------------------------------------------------------------------
-    def write(self, path: str | None, data: bytes, offset: int, fh: int) -> int:
-        """:manpage:`pwrite(2)`: a resource may return ``None``, meaning all of ``data``."""
-        found = self._match(path)
+    def write(self, path: str | None, data: Buffer, offset: int, fh: int) -> int:
+        """:manpage:`pwrite(2)`: a resource may return ``None``, meaning all of ``data``.
+
+        ``data`` may be any bytes-like object, such as a :class:`memoryview` over the
+        binding's buffer that is valid only during the call: the store copies what it
+        keeps, and a resource always receives ``bytes``.
+        """
+        found = None if path is None else self._routes.match(path)
         if found is None:
-            return self.store.write(path, data, offset, fh, ctx=self._context())
-        assert path is not None
-        result = self._resource("write", found, path, (data, offset, fh))
+            ctx = self._write_context or self._context()
+            return self.store.write(path, data, offset, fh, ctx=ctx)
+        route, values = found
+        invoke = route.invokers.get("write")
+        if invoke is None:
+            raise fail(errno.EROFS, path)
+        if type(data) is not bytes:
+            data = bytes(data)
+        try:
+            result = invoke(values, path, (data, offset, fh), self._context)
+        except Exception as error:
+            raise self._failed("write", path, route, error) from error  # type: ignore[arg-type]
         if result is None:
             return len(data)
-        return self._convert("write", found, path, _as_count, result)  # type: ignore[no-any-return]
+        return self._convert("write", found, path, as_count, result)  # type: ignore
 
     def create(self, path: str, mode: int, flags: int = 0) -> int:
         """:manpage:`open(2)` with ``O_CREAT``."""
@@ -389,23 +378,25 @@ class Dispatcher:
         reason, the directories are made in the store and the operation runs again.
         """
         path = made if served_by is None else served_by
-        found = self._match(path)
-        if found is None:
-            method = getattr(self.store, op)
-
-            def run() -> Any:
-                return method(*store_args, ctx=self._context())
-        else:
-
-            def run() -> Any:
-                return self._resource(op, found, path, args)
-
+        found = self._routes.match(path)
         try:
-            return run()
+            return self._run_make(op, found, path, args, store_args)
         except FileNotFoundError:
             if not self._make_store_parents(made):
                 raise
-            return run()
+            return self._run_make(op, found, path, args, store_args)
+
+    def _run_make(
+        self,
+        op: str,
+        found: Found | None,
+        path: str,
+        args: tuple[Any, ...],
+        store_args: tuple[Any, ...],
+    ) -> Any:
+        if found is None:
+            return getattr(self.store, op)(*store_args, ctx=self._context())
+        return self._resource(op, found, path, args)
 
     def _make_store_parents(self, path: str) -> bool:
         """Make the routed directories above ``path`` in the store; whether any were made."""
@@ -500,7 +491,27 @@ class Dispatcher:
         result = self._resource("getxattr", found, path, (name,))
         if result is _MISSING:
             raise fail(errno.ENODATA, path)
-        return self._convert("getxattr", found, path, _as_data, result)  # type: ignore[no-any-return]
+        return self._convert("getxattr", found, path, as_data, result)  # type: ignore[no-any-return]
+
+    def find_xattr(self, path: str, name: str) -> bytes | None:
+        """:meth:`getxattr` that answers ``None`` where it would raise ``ENODATA``.
+
+        For the binding: the kernel asks for ``security.capability`` before every write,
+        and nearly every file has none. Other errors raise as from :meth:`getxattr`.
+        """
+        found = self._routes.match(path)
+        if found is None:
+            find = getattr(self.store, "find_xattr", None)
+            if find is not None:
+                return find(path, name)  # type: ignore[no-any-return]
+        elif "getxattr" not in found[0].invokers:
+            return None
+        try:
+            return self.getxattr(path, name)
+        except OSError as error:
+            if error.errno == errno.ENODATA:
+                return None
+            raise
 
     def listxattr(self, path: str) -> list[str]:
         """:manpage:`listxattr(2)`."""
@@ -516,33 +527,3 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
-
-
-def _as_data(result: Any) -> bytes:
-    return as_bytes(result, "read")
-
-
-def _as_count(result: Any) -> int:
-    if isinstance(result, int) and not isinstance(result, bool):
-        return result
-    raise DefuseError(f"write() must return None or the number of bytes written, not {result!r}")
-
-
-def _as_text(result: Any) -> str:
-    if isinstance(result, bytes):
-        return result.decode("utf-8", "surrogateescape")
-    if isinstance(result, str):
-        return result
-    raise DefuseError(f"readlink() must return str, not {type(result).__name__}")
-
-
-def _as_names(result: Iterable[Any]) -> list[str]:
-    """``readdir`` may give names or ``(name, attributes)`` pairs."""
-    names = []
-    for entry in result:
-        name = entry if isinstance(entry, str) else entry[0]
-        if not isinstance(name, str) or not name or "/" in name:
-            raise DefuseError(f"readdir() gave {entry!r}; entries are names without '/'")
-        if name not in (".", ".."):
-            names.append(name)
-    return names

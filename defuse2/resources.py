@@ -173,9 +173,9 @@ class StoreResource(Resource):
                 return super().write(path, data, offset, fh)
     """
 
-    def getattr(self, path: str, fh: int | None) -> Mapping[str, int]:
-        """:manpage:`stat(2)`."""
-        return self.store.getattr(path, fh)
+    def getattr(self, path: str, fh: int | None) -> dict[str, int]:
+        """:manpage:`stat(2)`: a copy of the store's mapping, yours to change."""
+        return dict(self.store.getattr(path, fh))
 
     def readdir(self, path: str, fh: int | None) -> list[str]:
         """:manpage:`readdir(3)`."""

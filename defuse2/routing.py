@@ -16,7 +16,7 @@ Each rule also *implies* its parent directories: ``/users/<name>/profile.json`` 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -197,7 +197,14 @@ class RouteMap:
         )
         self._adapter = werkzeug_map.bind("", "/")
         self._parents = self._static_children_by_parent()
-        self.match = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match)
+        #: Whether any route's resource is dynamic (see ``Resource.dynamic``).
+        self.has_dynamic = any(getattr(r.resource, "dynamic", False) for r in self._routes)
+        #: The route serving a path and its variables, or ``None`` for the store.
+        self.match: Callable[[str], tuple[Route, Mapping[str, Any]] | None] = lru_cache(
+            maxsize=MATCH_CACHE_SIZE
+        )(self._match)
+        if not self._routes:  # every path goes to the store: nothing to match or remember
+            self.match = _no_route
         self.static_children = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._static_children)
 
     # -- lookup -------------------------------------------------------------------------
@@ -259,6 +266,11 @@ class RouteMap:
         if found is None or found[0] is not route:
             raise DefuseError(f"{values!r} does not build a path that {route.rule!r} serves")
         return path
+
+
+def _no_route(path: str) -> None:
+    """The match of any path in a map without routes."""
+    return None
 
 
 def _converter_arguments(text: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:

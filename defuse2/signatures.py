@@ -101,20 +101,28 @@ def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -
 
     ``args`` are the operation's arguments in :data:`~defuse2.operations.ARGUMENTS` order;
     ``context`` is called only when the method names ``ctx``. The caller is compiled once,
-    as a plain ``lambda`` that passes each argument by name, so a callback costs one call.
+    as a plain ``lambda`` that passes each argument in the method's own order (by position
+    while it can, then by name), so a callback costs one call.
     """
     names, _optional, takes_kwargs = parameters(function)
+    kinds = inspect.signature(function).parameters
     arguments = ARGUMENTS[op]
     passed = []
+    by_position = True
     for name in names:
         if name in arguments:
-            passed.append(f"{name}=args[{arguments.index(name)}]")
+            value = f"args[{arguments.index(name)}]"
         elif name in variables and not takes_kwargs:
-            passed.append(f"{name}=values[{name!r}]")
+            value = f"values[{name!r}]"
         elif name == "path":
-            passed.append("path=path")
+            value = "path"
         elif name == "ctx":
-            passed.append("ctx=context()")
+            value = "context()"
+        else:  # an optional parameter this route does not provide: keep its default
+            by_position = False
+            continue
+        by_position = by_position and kinds[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        passed.append(value if by_position else f"{name}={value}")
     if takes_kwargs and variables:
         passed.append("**values")
     source = f"lambda values, path, args, context: function({', '.join(passed)})"

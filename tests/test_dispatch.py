@@ -244,6 +244,15 @@ def test_arguments_are_injected_by_name(fs: FileSystem) -> None:
     assert seen["ctx"].uid == os.getuid() and seen["ctx"].pid == os.getpid()
 
 
+def test_defaults_and_keyword_only_parameters_are_kept(fs: FileSystem) -> None:
+    @fs.route("/kw/<name>")
+    class Item(Resource):
+        def read(self, size, unknown="kept", offset=0, *, name, fh=None):
+            return f"{size} {unknown} {offset} {name} {fh}".encode()
+
+    assert fs.dispatcher().read("/kw/ann", 100, 2, 5) == b"100 kept 2 ann 5"
+
+
 def test_content_file_and_directory_shapes(fs: FileSystem) -> None:
     @fs.route("/people")
     class People(Directory):
@@ -279,6 +288,12 @@ def test_content_is_snapshotted_per_open(fs: FileSystem) -> None:
     assert dispatcher.read("/changing", 5, 0, fh) == b"first"
     assert dispatcher.read("/changing", 100, 6, fh) == b"version"
     assert dispatcher.is_dynamic("/changing") and not dispatcher.is_dynamic("/test0.txt")
+    assert dispatcher.has_dynamic_routes
+
+
+def test_without_dynamic_routes_nothing_is_dynamic(dispatcher: Dispatcher) -> None:
+    assert not dispatcher.has_dynamic_routes
+    assert not dispatcher.is_dynamic("/test0.txt") and not dispatcher.is_dynamic("/stored")
 
 
 def test_function_shorthands(fs: FileSystem) -> None:
@@ -380,3 +395,91 @@ def test_a_store_resource_under_an_implied_directory_can_create(fs: FileSystem) 
     dispatcher.release("/data/a.csv", fh)
     assert dispatcher.readdir("/data") == [".", "..", "a.csv"]
     assert dispatcher.getattr("/data/a.csv")["st_size"] == 4
+
+
+def test_write_takes_any_bytes_like_object_and_keeps_a_copy(fs: FileSystem) -> None:
+    """Under a mount ``data`` is a memoryview over libfuse's buffer, valid only during
+    the call: the store copies it, and a resource always receives ``bytes``."""
+    import array
+    import ctypes
+
+    received = []
+
+    @fs.route("/routed")
+    class Routed(Resource):
+        def write(self, data, offset):
+            received.append(data)
+
+    dispatcher = fs.dispatcher()
+    fh = dispatcher.create("/stored", 0o644, os.O_RDWR)
+    buffer = bytearray(b"hello")
+    with memoryview(buffer) as view:
+        assert dispatcher.write("/stored", view, 0, fh) == 5
+        assert dispatcher.write("/routed", view, 0, 0) == 5
+    buffer[:] = b"XXXXX"
+    buffer.extend(b"!")  # no view of it is left behind
+    assert received == [b"hello"]
+    assert type(received[0]) is bytes
+
+    c_buffer = ctypes.create_string_buffer(b" world", 6)  # format "<c", as ctypes gives
+    assert dispatcher.write("/stored", memoryview(c_buffer), 5, fh) == 6
+    wide = memoryview(array.array("I", [0x21212121]))  # one item of four bytes
+    assert dispatcher.write("/stored", wide, 11, fh) == 4
+    assert dispatcher.write("/routed", wide, 0, 0) == 4
+    assert received[-1] == b"!!!!"
+    assert dispatcher.read("/stored", 100, 0, fh) == b"hello world!!!!"
+
+    too_big = memoryview(bytearray(2 << 20))  # the fixture's quota is 1 MiB
+    assert errno_of(dispatcher.write, "/stored", too_big, 0, fh) == errno.ENOSPC
+    assert dispatcher.read("/stored", 100, 0, fh) == b"hello world!!!!"
+    dispatcher.release("/stored", fh)
+
+
+def test_find_xattr_answers_none_where_getxattr_says_enodata(fs: FileSystem) -> None:
+    @fs.route("/tagged")
+    class Tagged(Resource):
+        def getattr(self):
+            return attributes.file()
+
+        def getxattr(self, name):
+            if name != "user.tag":
+                raise OSError(errno.ENODATA, "no such attribute")
+            return "yes"
+
+    dispatcher = fs.dispatcher()
+    dispatcher.release("/stored", dispatcher.create("/stored", 0o644, os.O_WRONLY))
+    dispatcher.setxattr("/stored", "user.colour", b"blue", 0)
+    dispatcher.symlink("/link", "/stored")
+    assert dispatcher.find_xattr("/stored", "security.capability") is None
+    assert dispatcher.find_xattr("/stored", "user.colour") == b"blue"
+    assert dispatcher.find_xattr("/link", "user.colour") is None
+    assert dispatcher.find_xattr("/test0.txt", "security.capability") is None  # no getxattr
+    assert dispatcher.find_xattr("/tagged", "user.other") is None
+    assert dispatcher.find_xattr("/tagged", "user.tag") == b"yes"
+    assert errno_of(dispatcher.find_xattr, "/missing", "user.colour") == errno.ENOENT
+    assert errno_of(dispatcher.find_xattr, "/stored", "system.posix_acl") == errno.ENOTSUP
+    assert errno_of(dispatcher.getxattr, "/stored", "security.capability") == errno.ENODATA
+
+
+def test_a_store_write_asks_who_writes_only_for_setuid_files(fs: FileSystem) -> None:
+    """A write by anyone but root clears setuid/setgid; only then does it matter who
+    writes, so only then is the (costly, under a mount) context read."""
+    from defuse2.store.base import Context
+
+    asked = []
+
+    def alice() -> Context:
+        asked.append(1)
+        return Context(1000, 1000, 1)
+
+    fs.store.mkdir("/shared", 0o777)
+    dispatcher = fs.dispatcher(context=alice)
+    fh = dispatcher.create("/shared/plain", 0o644, os.O_WRONLY)
+    before = len(asked)
+    assert dispatcher.write("/shared/plain", b"data", 0, fh) == 4
+    assert len(asked) == before
+    dispatcher.chmod("/shared/plain", 0o4755)
+    assert dispatcher.write("/shared/plain", b"more", 4, fh) == 4
+    assert len(asked) > before
+    assert stat.S_IMODE(dispatcher.getattr("/shared/plain")["st_mode"]) == 0o755
+    dispatcher.release("/shared/plain", fh)

@@ -256,6 +256,20 @@ def test_import_refuses_dotdot_names() -> None:
     assert s.readdir("/") == []
 
 
+def test_hidden_names_in_an_archive_stay_hidden() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name in ("d/a", "d/.fuse_hidden0001", ".fuse_hidden0002"):
+            archive.addfile(tarfile.TarInfo(name), io.BytesIO())
+    s = MemoryStore(quota=KiB)
+    buffer.seek(0)
+    s.import_tar(buffer)
+    assert s.readdir("/") == ["d"]
+    assert s.readdir("/d") == ["a"]
+    s.unlink("/d/a")
+    s.rmdir("/d")  # only a hidden name is left in it
+
+
 def test_import_creates_missing_parents_and_reads_streams() -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w|gz") as archive:

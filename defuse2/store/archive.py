@@ -286,6 +286,7 @@ def _apply(node: Inode, member: tarfile.TarInfo, now: int) -> int:
         node.xattrs[key] = value
         node.extra += delta
         added += delta
+    node.changed()
     return added
 
 
@@ -466,6 +467,8 @@ def _enter(directory: Inode, name: str, node: Inode) -> None:
     """Add ``node`` to a directory that is not yet in the tree."""
     assert directory.children is not None
     directory.children[name] = node
+    if is_hidden(name):
+        directory.hidden_entries += 1
     if node.is_dir:
         directory.nlink += 1
         node.parent = directory

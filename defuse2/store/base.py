@@ -41,6 +41,11 @@ XATTR_REPLACE = 2
 
 Stat = Mapping[str, int]
 
+#: What ``write`` accepts: any bytes-like object. Under a mount it is a
+#: :class:`memoryview` over the binding's buffer, valid only during the call, so a store
+#: copies what it keeps before returning.
+Buffer = bytes | bytearray | memoryview
+
 
 class Context(NamedTuple):
     """Who made a request: the caller's uid, gid, pid and umask.
@@ -183,9 +188,12 @@ class Store(Protocol):
         ...
 
     def write(
-        self, path: str | None, data: bytes, offset: int, fh: int, *, ctx: Context | None = None
+        self, path: str | None, data: Buffer, offset: int, fh: int, *, ctx: Context | None = None
     ) -> int:
-        """Write all of ``data`` at ``offset`` or nothing, :manpage:`pwrite(2)`."""
+        """Write all of ``data`` at ``offset`` or nothing, :manpage:`pwrite(2)`.
+
+        ``data`` may be a :class:`memoryview` valid only during the call: copy it.
+        """
         ...
 
     def fallocate(

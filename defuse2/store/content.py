@@ -36,6 +36,14 @@ CHUNK_SIZE = 64 * 1024
 _ZEROS = memoryview(bytes(CHUNK_SIZE))
 
 
+def byte_size(data: bytes | bytearray | memoryview) -> int:
+    """Length in bytes of any bytes-like object (a ``memoryview``'s items may be wider)."""
+    kind = type(data)
+    if kind is bytes or kind is bytearray:
+        return len(data)
+    return data.nbytes if kind is memoryview else memoryview(data).nbytes  # type: ignore[union-attr]
+
+
 class Content:
     """Sparse file data in chunks; the caller serialises access (the inode lock)."""
 
@@ -50,6 +58,11 @@ class Content:
         """Bytes that :meth:`write` (or :meth:`allocate`) of ``length`` at ``offset`` adds."""
         if length <= 0:
             return 0
+        stop = offset % CHUNK_SIZE + length
+        if stop <= CHUNK_SIZE:  # within one chunk, as most writes are
+            chunk = self.chunks.get(offset // CHUNK_SIZE)
+            grown = stop if chunk is None else stop - len(chunk)
+            return grown if grown > 0 else 0
         end = offset + length
         chunks = self.chunks
         cost = 0
@@ -63,6 +76,19 @@ class Content:
 
     def write(self, data: bytes | bytearray | memoryview, offset: int) -> None:
         """Put ``data`` at ``offset``; the caller has reserved :meth:`write_cost` bytes."""
+        start = offset % CHUNK_SIZE
+        chunk = self.chunks.get(offset // CHUNK_SIZE)
+        if chunk is not None and start <= len(chunk):
+            length = len(data) if type(data) is bytes else byte_size(data)
+            stop = start + length
+            if stop <= CHUNK_SIZE:  # into one chunk that reaches the offset: one copy
+                have = len(chunk)
+                chunk[start:stop] = data
+                if stop > have:
+                    self.allocated += stop - have
+                if offset + length > self.size:
+                    self.size = offset + length
+                return
         with memoryview(data) as view, view.cast("B") as source:
             length = len(source)
             if length == 0:
@@ -96,9 +122,17 @@ class Content:
 
     def read(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes at ``offset``; holes read as zeros, nothing past the end."""
-        end = min(self.size, offset + size)
-        if offset >= end:
-            return b""
+        end = offset + size
+        if end > self.size:
+            end = self.size
+            if offset >= end:
+                return b""
+        start = offset % CHUNK_SIZE
+        stop = start + end - offset
+        if stop <= CHUNK_SIZE:  # within one chunk, as most reads are
+            chunk = self.chunks.get(offset // CHUNK_SIZE)
+            if chunk is not None and stop <= len(chunk):
+                return memoryview(chunk)[start:stop].tobytes()  # one copy; views freed here
         chunks = self.chunks
         parts: list[bytes | memoryview] = []
         position = offset

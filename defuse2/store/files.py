@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 
 from defuse2.store import permissions
-from defuse2.store.base import Context
+from defuse2.store.base import Buffer, Context
+from defuse2.store.content import byte_size
 from defuse2.store.handles import Handle, HandleTable
 from defuse2.store.inode import Inode
 from defuse2.store.namespace import Namespace
@@ -51,8 +52,11 @@ class FileOperations:
 
     # -- helpers -------------------------------------------------------------------------
     @staticmethod
-    def _context(ctx: Context | None) -> Context:
-        return permissions.current_context() if ctx is None else ctx
+    def _context(ctx: Context | Callable[[], Context] | None) -> Context:
+        """Who is asking: ``ctx``, or what it gives when it is a callable, or the process."""
+        if ctx is None:
+            return permissions.current_context()
+        return ctx if isinstance(ctx, Context) else ctx()
 
     def _inode(self, path: str | None, fh: int | None) -> Inode:
         """The inode named by ``fh`` (if given and known) or else by ``path``."""
@@ -64,15 +68,28 @@ class FileOperations:
                 raise fail(errno.EBADF)
         if path is None:
             raise fail(errno.EBADF)
+        node = self._namespace.paths.get(path)  # a path seen before: no lock, no walk
+        if node is not None:
+            return node
         with self._namespace.lock:
             return self._namespace.lookup(path)
 
     def _create(
-        self, path: str, mode: int, ctx: Context, *, cost: int = 0, rdev: int = 0
+        self,
+        path: str,
+        mode: int,
+        ctx: Context,
+        *,
+        cost: int = 0,
+        rdev: int = 0,
+        walked: tuple[Inode, str | None] | None = None,
     ) -> tuple[Inode, Inode]:
-        """Make a node at ``path``; returns ``(parent, node)``. Namespace lock held."""
+        """Make a node at ``path``; returns ``(parent, node)``. Namespace lock held.
+
+        :param walked: what :meth:`Namespace.walk` gave for ``path``, if the caller has it.
+        """
         namespace = self._namespace
-        parent, name = namespace.walk(path)
+        parent, name = namespace.walk(path) if walked is None else walked
         if name is None or namespace.child(parent, name) is not None:
             raise fail(errno.EEXIST, path)
         permissions.require(parent, ctx, W | X)
@@ -108,14 +125,15 @@ class FileOperations:
                 self.quota.release(node.content.truncate(0))
                 permissions.kill_privileges(node, ctx)
                 node.mtime = node.ctime = self._clock()
+                node.changed()
         handle = Handle(node, readable=readable, writable=writable, is_dir=node.is_dir)
         return self._handles.add(handle)
 
-    def _data_handle(self, fh: int) -> Handle:
-        handle = self._handles.get(fh)
-        if handle.is_dir:
-            raise fail(errno.EISDIR)
-        return handle
+    @staticmethod
+    def _refused(handle: Handle | None) -> OSError:
+        """Why ``handle`` cannot read or write data: ``EISDIR`` for a directory, else
+        ``EBADF`` (unknown, or not open for that)."""
+        return fail(errno.EISDIR if handle is not None and handle.is_dir else errno.EBADF)
 
     def truncate(
         self, path: str | None, length: int, fh: int | None = None, *, ctx: Context | None = None
@@ -149,6 +167,7 @@ class FileOperations:
             self.quota.release(content.truncate(length))
             permissions.kill_privileges(node, context)
             node.mtime = node.ctime = self._clock()  # even at the same size, as Linux does
+            node.changed()
 
     # -- file contents -------------------------------------------------------------------
     def create(self, path: str, mode: int, flags: int = 0, *, ctx: Context | None = None) -> int:
@@ -169,7 +188,9 @@ class FileOperations:
             kind = stat.S_IFMT(mode) or stat.S_IFREG
             if kind != stat.S_IFREG:
                 raise fail(errno.EINVAL, path)
-            _, node = self._create(path, stat.S_IFREG | (mode & 0o7777), context)
+            _, node = self._create(
+                path, stat.S_IFREG | (mode & 0o7777), context, walked=(parent, name)
+            )
             return self._open(node, flags & ~os.O_TRUNC, context, check=False)
 
     def open(self, path: str, flags: int, *, ctx: Context | None = None) -> int:
@@ -189,31 +210,48 @@ class FileOperations:
         :raises OSError: ``EBADF`` for an unknown handle or one not open for reading,
             ``EISDIR`` for a directory handle, ``EINVAL`` for a negative offset.
         """
-        handle = self._data_handle(fh)
-        if not handle.readable:
-            raise fail(errno.EBADF)
+        handle = self._handles.find(fh)
+        if handle is None or handle.is_dir or not handle.readable:
+            raise self._refused(handle)
         if offset < 0 or size < 0:
             raise fail(errno.EINVAL)
         node = handle.inode
         if node.content is None:
             raise fail(errno.EINVAL)
-        with node.lock:
+        lock = node.lock
+        lock.acquire()  # not ``with``: half the cost on the hottest path
+        try:
             node.atime = self._clock()
+            node.changed()
             return node.content.read(offset, size)
+        finally:
+            lock.release()
 
     def write(
-        self, path: str | None, data: bytes, offset: int, fh: int, *, ctx: Context | None = None
+        self,
+        path: str | None,
+        data: Buffer,
+        offset: int,
+        fh: int,
+        *,
+        ctx: Context | Callable[[], Context] | None = None,
     ) -> int:
-        """Write all of ``data`` at ``offset``, :manpage:`pwrite(2)`; returns ``len(data)``.
+        """Write all of ``data`` at ``offset``, :manpage:`pwrite(2)`; returns its length.
+
+        ``data`` may be any bytes-like object, also one valid only during the call (a
+        ``memoryview`` over the binding's buffer): its bytes are copied into the file's
+        chunks before this returns, and no reference to it is kept. ``ctx`` may be a
+        callable giving the :class:`Context`: it is called only for a setuid or setgid
+        file, whose bits a write by anyone but root clears.
 
         :raises OSError: ``ENOSPC`` when the allocation would pass the quota (nothing is
             written), ``EBADF`` for an unknown or read-only handle, ``EISDIR``,
             ``EINVAL`` for a negative offset, ``EFBIG`` past the largest size.
         """
-        handle = self._data_handle(fh)
-        if not handle.writable:
-            raise fail(errno.EBADF)
-        length = len(data)
+        handle = self._handles.find(fh)
+        if handle is None or handle.is_dir or not handle.writable:
+            raise self._refused(handle)
+        length = len(data) if type(data) is bytes else byte_size(data)
         if offset < 0:
             raise fail(errno.EINVAL)
         if offset + length > MAX_FILE_SIZE:
@@ -224,12 +262,19 @@ class FileOperations:
             raise fail(errno.EINVAL)
         if length == 0:
             return 0
-        with node.lock:
-            self.quota.reserve(content.write_cost(offset, length))
+        lock = node.lock
+        lock.acquire()  # not ``with``: half the cost on the hottest path
+        try:
+            cost = content.write_cost(offset, length)
+            if cost:
+                self.quota.reserve(cost)
             content.write(data, offset)
             node.mtime = node.ctime = self._clock()
             if node.mode & (stat.S_ISUID | stat.S_ISGID):
                 permissions.kill_privileges(node, self._context(ctx))
+            node.changed()
+        finally:
+            lock.release()
         return length
 
     def fallocate(
@@ -248,9 +293,9 @@ class FileOperations:
         within the current size only, ``FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE``
         frees; other modes are ``EOPNOTSUPP``.
         """
-        handle = self._data_handle(fh)
-        if not handle.writable:
-            raise fail(errno.EBADF)
+        handle = self._handles.find(fh)
+        if handle is None or handle.is_dir or not handle.writable:
+            raise self._refused(handle)
         if offset < 0 or size <= 0:
             raise fail(errno.EINVAL)
         if offset + size > MAX_FILE_SIZE:
@@ -271,6 +316,7 @@ class FileOperations:
                 self.quota.reserve(content.write_cost(offset, end - offset))
                 content.allocate(offset, size, keep_size=keep)
             node.mtime = node.ctime = self._clock()
+            node.changed()
 
     def flush(self, path: str | None, fh: int) -> None:
         """Called at each :manpage:`close(2)`; nothing to do in memory."""

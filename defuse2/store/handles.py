@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import itertools
 import threading
+from collections.abc import Callable
 
 from defuse2.store.inode import Inode
 from defuse2.store.paths import fail
@@ -35,6 +36,8 @@ class HandleTable:
         self._lock = threading.Lock()
         self._handles: dict[int, Handle] = {}
         self._numbers = itertools.count(1)
+        #: The handle numbered ``fh``, or ``None`` (one dict lookup, no lock).
+        self.find: Callable[[int], Handle | None] = self._handles.get
 
     def add(self, handle: Handle) -> int:
         """Register ``handle`` and return its new number."""
@@ -42,10 +45,6 @@ class HandleTable:
             fh = next(self._numbers)
             self._handles[fh] = handle
         return fh
-
-    def find(self, fh: int) -> Handle | None:
-        """The handle numbered ``fh``, or ``None``."""
-        return self._handles.get(fh)
 
     def get(self, fh: int) -> Handle:
         """The handle numbered ``fh``.

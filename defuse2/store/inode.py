@@ -8,12 +8,20 @@ Locking: ``lock`` guards the content, the size, the times, the mode, owner, xatt
 the open count. The tree (directory ``children``, ``parent``, ``nlink``) is guarded by
 the store's namespace lock; ``nlink`` is changed under both. Locks are always taken in
 the order namespace -> inode -> quota, and never two inode locks at once.
+
+The :manpage:`stat(2)` mapping is built once and kept (:attr:`Inode.cached_stat`) until
+something it shows changes: whoever changes a field that ``stat`` reports calls
+:meth:`Inode.changed` before letting go of the lock. The kept mapping is shared and never
+changed in place, so it may be read without the lock. Only the :data:`MAX_KEPT_STATS`
+inodes whose mappings were built last keep theirs (about 560 bytes each), so a store of
+many files does not pay that for every file.
 """
 
 from __future__ import annotations
 
 import stat
 import threading
+from collections import deque
 
 from defuse2.store.content import Content
 from defuse2.store.paths import byte_length
@@ -23,6 +31,12 @@ BLKSIZE = 4096
 
 #: Size reported per directory entry, as ``tmpfs`` does (``BOGO_DIRENT_SIZE``).
 DIRENT_SIZE = 20
+
+#: How many inodes (of all stores in the process) keep their ``stat`` mapping at once.
+MAX_KEPT_STATS = 1 << 14
+
+#: The inodes that built a kept mapping, oldest first (one inode may be here twice).
+_kept: deque[Inode] = deque()
 
 
 class Inode:
@@ -38,6 +52,7 @@ class Inode:
         "atime",
         "mtime",
         "ctime",
+        "is_dir",
         "children",
         "parent",
         "content",
@@ -46,8 +61,10 @@ class Inode:
         "extra",
         "opens",
         "hidden",
+        "hidden_entries",
         "freed",
         "lock",
+        "cached_stat",
     )
 
     def __init__(self, ino: int, mode: int, uid: int, gid: int, now: int) -> None:
@@ -59,7 +76,9 @@ class Inode:
         self.atime = self.mtime = self.ctime = now
         #: directories: ``2 + subdirectories`` while linked, 0 once removed.
         self.nlink = 2 if stat.S_ISDIR(mode) else 1
-        self.children: dict[str, Inode] | None = {} if stat.S_ISDIR(mode) else None
+        #: Whether this is a directory (its type never changes).
+        self.is_dir = stat.S_ISDIR(mode)
+        self.children: dict[str, Inode] | None = {} if self.is_dir else None
         #: directories only: the directory holding this one (the root holds itself).
         self.parent: Inode = self
         self.content: Content | None = Content() if stat.S_ISREG(mode) else None
@@ -70,13 +89,12 @@ class Inode:
         self.opens = 0
         #: names of this (non-directory) inode that libfuse hid (``.fuse_hidden*``).
         self.hidden = 0
+        #: directories: how many of the entries have such hidden names.
+        self.hidden_entries = 0
         self.freed = False
         self.lock = threading.Lock()
-
-    @property
-    def is_dir(self) -> bool:
-        """Whether this is a directory."""
-        return self.children is not None
+        #: the mapping :meth:`stat` gave, until :meth:`changed`; ``None``: build it anew.
+        self.cached_stat: dict[str, int] | None = None
 
     @property
     def is_regular(self) -> bool:
@@ -93,8 +111,22 @@ class Inode:
         content = self.content
         return self.extra + (content.allocated if content is not None else 0)
 
+    def changed(self) -> None:
+        """Forget the kept ``stat`` mapping; call with ``lock`` held after a change."""
+        self.cached_stat = None
+
     def stat(self) -> dict[str, int]:
-        """The :manpage:`stat(2)` mapping; call with ``lock`` held."""
+        """The :manpage:`stat(2)` mapping (shared: never change it); call with ``lock`` held."""
+        cached = self.cached_stat
+        if cached is None:
+            cached = self.cached_stat = self.fresh_stat()
+            _kept.append(self)
+            while len(_kept) > MAX_KEPT_STATS:
+                _kept.popleft().cached_stat = None  # the oldest builds it anew if asked
+        return cached
+
+    def fresh_stat(self) -> dict[str, int]:
+        """The :manpage:`stat(2)` mapping built from the fields now; ``lock`` held."""
         blocks = 0
         if self.children is not None:
             size = DIRENT_SIZE * (len(self.children) + 2)

@@ -26,7 +26,8 @@ import stat
 import threading
 
 from defuse2.store.inode import Inode
-from defuse2.store.paths import check_name, fail, split
+from defuse2.store.pathcache import PathCache
+from defuse2.store.paths import PATH_MAX, check_name, fail, split
 from defuse2.store.quota import Quota
 
 #: Symlinks followed in one walk before ``ELOOP`` (Linux ``MAXSYMLINKS``).
@@ -46,6 +47,8 @@ def is_hidden(name: str) -> bool:
 def visible(directory: Inode) -> list[str]:
     """The names of ``directory`` that are listed (namespace lock held)."""
     assert directory.children is not None
+    if not directory.hidden_entries:
+        return list(directory.children)
     return [name for name in directory.children if not is_hidden(name)]
 
 
@@ -64,6 +67,8 @@ class Namespace:
         self._inode_numbers = itertools.count(1)
         quota.reserve(nodes=1)
         self.root = Inode(next(self._inode_numbers), stat.S_IFDIR | 0o755, uid, gid, now)
+        #: Plain paths already walked; :meth:`PathCache.get` is safe without the lock.
+        self.paths = PathCache(self.root)
 
     def new_inode(self, mode: int, uid: int, gid: int, now: int) -> Inode:
         """A fresh inode with a never-reused number (the node is already reserved)."""
@@ -78,9 +83,26 @@ class Namespace:
         :raises OSError: ``ENOENT`` for a missing directory on the way, ``ENOTDIR`` for a
             non-directory, ``ELOOP`` for too many symlinks, ``ENAMETOOLONG``, ``EINVAL``.
         """
+        if type(path) is str and len(path) < PATH_MAX and path.isascii():
+            head, slash, name = path.rpartition("/")
+            directory = self.paths.get(head or "/") if slash else None
+            if (
+                directory is not None
+                and directory.children is not None
+                and name not in ("", ".", "..")
+                and "\0" not in name
+            ):
+                return directory, name  # what the walk below finds, one dict lookup away
+        directory, last, plain = self._walk(path)
+        if plain and directory is not self.root:  # next time, the fast way above
+            self.paths.add(path[: path.rindex("/")], directory.parent, directory)
+        return directory, last
+
+    def _walk(self, path: str) -> tuple[Inode, str | None, bool]:
+        """:meth:`walk`, and whether ``path`` is plain (see :mod:`~defuse2.store.pathcache`)."""
         parts = split(path)
         if not parts:
-            return self.root, None
+            return self.root, None, False
         node = self.root
         pending = parts[-2::-1]
         followed = 0
@@ -107,7 +129,8 @@ class Namespace:
             if child.children is None:
                 raise fail(errno.ENOTDIR, path)
             node = child
-        return node, parts[-1]
+        plain = not followed and path.count("/") == len(parts)
+        return node, parts[-1], plain and "." not in parts and ".." not in parts
 
     def lookup(self, path: str) -> Inode:
         """The inode ``path`` names, without following a final symlink.
@@ -115,7 +138,10 @@ class Namespace:
         :raises OSError: ``ENOENT``, ``ENOTDIR`` (also for a trailing ``/`` after a
             non-directory), and the errors of :meth:`walk`.
         """
-        directory, name = self.walk(path)
+        node = self.paths.get(path)
+        if node is not None:
+            return node
+        directory, name, plain = self._walk(path)
         if name is None:
             return directory
         node = self.child(directory, name)
@@ -123,6 +149,8 @@ class Namespace:
             raise fail(errno.ENOENT, path)
         if path.endswith("/") and not node.is_dir:
             raise fail(errno.ENOTDIR, path)
+        if plain:
+            self.paths.add(path, directory, node)
         return node
 
     def child(self, directory: Inode, name: str) -> Inode | None:
@@ -150,29 +178,40 @@ class Namespace:
         """Enter ``node`` as ``name`` in ``directory`` (a new name or a move)."""
         assert directory.children is not None
         directory.children[name] = node
+        hidden = is_hidden(name)
+        if hidden:
+            directory.hidden_entries += 1
         with directory.lock:
             if node.is_dir:
                 directory.nlink += 1
             directory.mtime = directory.ctime = now
+            directory.changed()
         if node.is_dir:
             node.parent = directory
-        elif is_hidden(name):
+        elif hidden:
             with node.lock:
                 node.hidden += 1
+                node.changed()
 
     def detach(self, directory: Inode, name: str, now: int) -> Inode:
         """Remove entry ``name`` from ``directory`` and return the node it named."""
         assert directory.children is not None
-        node = directory.children.pop(name)
-        hidden = not node.is_dir and is_hidden(name)
+        node = directory.children[name]
+        self.paths.forget(directory, name, node)
+        del directory.children[name]
+        hidden = is_hidden(name)
+        if hidden:
+            directory.hidden_entries -= 1
         with directory.lock:
             if node.is_dir:
                 directory.nlink -= 1
-            if not hidden:  # a hidden name left the visible tree when it was hidden
+            if not hidden or node.is_dir:  # a hidden file left the visible tree when hidden
                 directory.mtime = directory.ctime = now
-        if hidden:
+            directory.changed()
+        if hidden and not node.is_dir:
             with node.lock:
                 node.hidden -= 1
+                node.changed()
         return node
 
     def drop_hidden(self, directory: Inode, now: int) -> None:
@@ -189,6 +228,7 @@ class Namespace:
         with node.lock:
             if touch:
                 node.ctime = now
+            node.changed()
             if node.is_dir:
                 node.nlink = 0
             else:
@@ -212,3 +252,4 @@ class Namespace:
             node.content.allocated = 0
         node.xattrs = None
         node.extra = 0
+        node.changed()

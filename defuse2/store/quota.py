@@ -114,13 +114,17 @@ class Quota:
 
         :raises OSError: ``ENOSPC`` when either budget would be exceeded; nothing is taken.
         """
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: half the cost, and every write comes here
+        try:
             if nbytes > 0 and self.used + nbytes > self.limit:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             if nodes > 0 and self.max_nodes is not None and self.nodes + nodes > self.max_nodes:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             self.used += nbytes
             self.nodes += nodes
+        finally:
+            lock.release()
 
     def release(self, nbytes: int = 0, nodes: int = 0) -> None:
         """Give ``nbytes`` and ``nodes`` back to the budget."""

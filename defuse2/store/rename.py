@@ -108,6 +108,7 @@ def rename(namespace: Namespace, old: str, new: str, flags: int, ctx: Context, n
         namespace.attach(new_dir, new_name, source, now)
         with source.lock:
             source.ctime = now
+            source.changed()
 
 
 def _exchange(
@@ -128,3 +129,4 @@ def _exchange(
     for node in (source, target):
         with node.lock:
             node.ctime = now
+            node.changed()

@@ -55,10 +55,21 @@ def _holds_user(inode: Inode) -> bool:
 
 def get(inode: Inode, name: str) -> bytes:
     """Value of ``name`` (call with ``inode.lock`` held), :manpage:`getxattr(2)`."""
+    value = find(inode, name)
+    if value is None:
+        raise fail(errno.ENODATA)
+    return value
+
+
+def find(inode: Inode, name: str) -> bytes | None:
+    """Value of ``name``, or ``None`` where :func:`get` says ``ENODATA`` (lock held).
+
+    :raises OSError: ``ERANGE``/``ENOTSUP`` for a malformed name, as :func:`get`.
+    """
     check_name(name)
     value = inode.xattrs.get(name) if inode.xattrs else None
-    if value is None or (name.startswith("user.") and not _holds_user(inode)):
-        raise fail(errno.ENODATA)
+    if value is not None and name.startswith("user.") and not _holds_user(inode):
+        return None
     return value
 
 

@@ -1,0 +1,100 @@
+"""What the dispatcher answers: resources' return values and exceptions, as the binding
+wants them.
+
+Where this sits: kernel -> libfuse -> binding -> dispatcher -> resource. A resource may
+answer in the friendly forms of :mod:`defuse2.resources` (``str`` for bytes, ``None`` for
+"all of ``data`` written", :class:`~defuse2.attributes.Attributes` for a stat mapping, names
+or ``(name, attributes)`` pairs for a listing); the functions here turn each into the one
+form the binding expects, and raise :class:`~defuse2.errors.DefuseError` for anything
+else. Exceptions become errnos by :func:`errno_of`: this is the one table of them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .attributes import Attributes
+from .errors import DefuseError
+from .resources import as_bytes
+
+
+def fail(code: int, path: str | None = None) -> OSError:
+    """An :class:`OSError` carrying ``code``, ready to raise."""
+    return OSError(code, os.strerror(code), path)
+
+
+#: The errno a builtin :class:`OSError` subclass stands for when raised without one,
+#: as in ``raise FileNotFoundError(path)``.
+ERRNO_OF_CLASS: dict[type[OSError], int] = {
+    FileNotFoundError: errno.ENOENT,
+    FileExistsError: errno.EEXIST,
+    NotADirectoryError: errno.ENOTDIR,
+    IsADirectoryError: errno.EISDIR,
+    PermissionError: errno.EACCES,
+    InterruptedError: errno.EINTR,
+    TimeoutError: errno.ETIMEDOUT,
+    BlockingIOError: errno.EAGAIN,
+}
+
+
+def errno_of(error: OSError) -> int | None:
+    """The errno ``error`` carries, or the one its class stands for; ``None``: neither."""
+    if isinstance(error.errno, int) and error.errno > 0:
+        return error.errno
+    for cls in type(error).__mro__:
+        if cls in ERRNO_OF_CLASS:
+            return ERRNO_OF_CLASS[cls]
+    return None
+
+
+def as_stat(result: Any, defaults: Mapping[str, int]) -> dict[str, int]:
+    """``getattr``'s answer as a new stat mapping.
+
+    :param result: :class:`Attributes`, a stat mapping (``st_mode`` at least), or a
+        mapping of :class:`Attributes` fields.
+    :param defaults: the stat mapping of a path that says nothing more: its owner,
+        times and sizes fill in whatever ``result`` leaves out.
+    """
+    if isinstance(result, Attributes):
+        return result.as_stat(defaults["st_uid"], defaults["st_gid"], defaults["st_mtime"])
+    if isinstance(result, Mapping):
+        if "st_mode" in result:
+            return {**defaults, **result}
+        return as_stat(Attributes(**result), defaults)
+    raise DefuseError(f"getattr() must return Attributes or a mapping, not {type(result).__name__}")
+
+
+def as_data(result: Any) -> bytes:
+    """``getxattr``'s answer: ``bytes``, or ``str`` as UTF-8."""
+    return as_bytes(result, "read")
+
+
+def as_count(result: Any) -> int:
+    """``write``'s answer when not ``None``: the number of bytes written."""
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    raise DefuseError(f"write() must return None or the number of bytes written, not {result!r}")
+
+
+def as_text(result: Any) -> str:
+    """``readlink``'s answer: ``str``, or ``bytes`` decoded as file names are."""
+    if isinstance(result, bytes):
+        return result.decode("utf-8", "surrogateescape")
+    if isinstance(result, str):
+        return result
+    raise DefuseError(f"readlink() must return str, not {type(result).__name__}")
+
+
+def as_names(result: Iterable[Any]) -> list[str]:
+    """``readdir``'s answer: names, or ``(name, attributes)`` pairs; ``.``/``..`` dropped."""
+    names = []
+    for entry in result:
+        name = entry if isinstance(entry, str) else entry[0]
+        if not isinstance(name, str) or not name or "/" in name:
+            raise DefuseError(f"readdir() gave {entry!r}; entries are names without '/'")
+        if name not in (".", ".."):
+            names.append(name)
+    return names
