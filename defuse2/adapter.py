@@ -15,6 +15,7 @@ and never asks again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import threading
@@ -40,12 +41,17 @@ HIDDEN_PREFIX = "/.fuse_hidden"
 #: The extended-attribute operations (left out with ``xattrs=False``).
 XATTR_OPERATIONS = frozenset({"getxattr", "setxattr", "listxattr", "removexattr"})
 
+#: The operations whose method here only hands its arguments on (all but ``getattr``).
+PASS_THROUGH = OPERATIONS - {"getattr"}
+
 
 class Operations:
     """The object handed to the binding: one method per FUSE operation.
 
     Each method passes its arguments, in fusepy's vocabulary, to the dispatcher. Build it
     with :func:`operations_class`, which leaves out what the filesystem does not implement.
+    An instance that is not traced calls the dispatcher's methods directly for every
+    operation but ``getattr``: these methods are then the documentation of each call.
     """
 
     use_ns = True  # times as integer nanoseconds, both ways
@@ -67,12 +73,24 @@ class Operations:
         self.directory = os.getcwd()
         self._config: Any = None
         self._volatile = False
+        self._dynamic = True  # whether any path may be dynamic; known once mounted
+        # A registered method that only hands on (not traced, not overridden) becomes the
+        # dispatcher's own bound method on this instance: one Python call less per callback.
+        for name in (*PASS_THROUGH, "find_xattr"):
+            handed_on = "getxattr" if name == "find_xattr" else name
+            if getattr(type(self), handed_on, None) is getattr(Operations, handed_on):
+                with contextlib.suppress(AttributeError):
+                    setattr(self, name, getattr(dispatcher, name))
 
     def _started(self) -> None:
         # libfuse changes to "/" before serving, even in the foreground: go back, so
         # relative paths in the filesystem's code (and the caller's) keep working.
         with contextlib.suppress(OSError):
             os.chdir(self.directory)
+        self._dynamic = getattr(self.dispatcher, "has_dynamic_routes", True)
+        if self._config is None and type(self).getattr is Operations.getattr:
+            # No per-reply timeouts: getattr only hands on, so it is handed on directly.
+            setattr(self, "getattr", self.dispatcher.getattr)  # noqa: B010 (a method)
         self.initialized.set()
 
     def init(self, path: str) -> None:
@@ -108,7 +126,7 @@ class Operations:
             volatile = (
                 hidden
                 or (attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"]))
-                or self.dispatcher.is_dynamic(path)
+                or (self._dynamic and self.dispatcher.is_dynamic(path))
             )
             if volatile is not self._volatile:
                 self._volatile = volatile
@@ -217,6 +235,19 @@ class Operations:
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         """:manpage:`getxattr(2)`."""
         return self.dispatcher.getxattr(path, name)
+
+    def find_xattr(self, path: str, name: str) -> bytes | None:
+        """:meth:`getxattr`, but ``None`` where it raises ``ENODATA`` ("no such attribute").
+
+        The kernel asks for ``security.capability`` before every ``write``; answering that
+        nearly every file has none costs no exception this way.
+        """
+        try:
+            return self.getxattr(path, name)
+        except OSError as error:
+            if error.errno == errno.ENODATA:
+                return None
+            raise
 
     def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> None:
         """:manpage:`setxattr(2)`."""

@@ -5,7 +5,7 @@ adapter -> dispatcher -> resources and store. This is the only module that impor
 binding, and it imports it lazily, the first time something is mounted. The adapter
 (:mod:`defuse2.adapter`) has one explicit method per FUSE operation; here it gets
 fusepy's ``Operations`` base where needed, and the binding's ``FUSE`` class is
-subclassed to close a few gaps:
+subclassed (:mod:`defuse2.binding`) to close a few gaps and to cost less per callback:
 
 - ``renameat2(2)`` flags reach ``rename`` (mfusepy drops them), so ``RENAME_NOREPLACE`` and
   ``RENAME_EXCHANGE`` are honoured or refused with ``EINVAL``, never turned into a plain
@@ -18,6 +18,9 @@ subclassed to close a few gaps:
   bindings; fusepy 3.0.1 decodes strictly, so it gets a codec that does the same.
 - ``open`` of a path the dispatcher calls dynamic sets ``direct_io``: no page cache, every
   ``read`` reaches the resource.
+- ``struct stat`` is written with one precompiled ``struct.pack_into``
+  (:mod:`defuse2.cstat`) instead of one ctypes write per field; ``write`` hands on a view
+  of libfuse's buffer instead of a copy; ``readdir`` hands libfuse names only.
 
 Defaults (each can be changed by passing the option; ``False`` removes one). The speed
 figures are from ``benchmarks/suite.py``:
@@ -63,7 +66,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
-import errno
 import importlib
 import logging
 import os
@@ -74,9 +76,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .adapter import Operations, operations_class
+from .binding import fuse_class
 from .errors import DefuseError
 from .store.base import Context
 
@@ -182,31 +185,31 @@ class _FuseContext(ctypes.Structure):
     ]
 
 
-def _context_function(library: Any) -> Callable[[], Context]:
-    """A zero-argument callable: the :class:`Context` of the request being served."""
-    get = library["fuse_get_context"]  # a fresh function object: the binding's stays as is
-    get.argtypes = []
-    get.restype = ctypes.POINTER(_FuseContext)
-    has_umask = library.fuse_version() >= 28
+def _context_function(get: Callable[[], Any], *, has_umask: bool = True) -> Callable[[], Context]:
+    """A zero-argument callable: the :class:`Context` of the request being served.
+
+    :param get: a foreign function returning a pointer to ``struct fuse_context``.
+    """
+
+    new = tuple.__new__  # Context(...) without its Python-level __new__
 
     def context() -> Context:
         current = get().contents
         umask = current.umask if has_umask else 0o022
-        return Context(current.uid, current.gid, current.pid, umask)
+        return new(Context, (current.uid, current.gid, current.pid, umask))
 
     return context
 
 
+def _libfuse_context(library: Any) -> Callable[[], Context]:
+    """:func:`_context_function` over libfuse's own ``fuse_get_context()``."""
+    get = library["fuse_get_context"]  # a fresh function object: the binding's stays as is
+    get.argtypes = []
+    get.restype = ctypes.POINTER(_FuseContext)
+    return _context_function(get, has_umask=library.fuse_version() >= 28)
+
+
 # -- the adapter for a binding --------------------------------------------------------------
-
-
-def _fh(fip: Any) -> int | None:
-    return int(fip.contents.fh) if fip else None
-
-
-def _id(value: int, ctype: type[ctypes.c_uint32]) -> int:
-    """``(uid_t)-1`` arrives as 4294967295: turn it back into -1 ("leave unchanged")."""
-    return -1 if ctype(value + 1).value == 0 else value
 
 
 def _adapter_class(
@@ -227,114 +230,13 @@ def _adapter_class(
 
 # -- the binding's FUSE class, with the gaps closed ----------------------------------------
 
-
-def _call(fuse: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> int:
-    """Run one callback and turn its outcome into libfuse's ``0``/``-errno`` convention."""
-    try:
-        return func(*args) or 0
-    except OSError as exc:
-        if isinstance(exc.errno, int) and exc.errno > 0:
-            return -exc.errno
-        log.error("%s raised %r without an errno; answering EIO", func.__name__, exc)
-        return -errno.EIO
-    except Exception:
-        if func.__name__.startswith("init"):
-            raise
-        log.exception("%s raised; answering EIO", func.__name__)
-        return -errno.EIO
-    except BaseException as exc:
-        # SystemExit and the like: stop the loop, then re-raise where FUSE() returns.
-        fuse._FUSE__critical_exception = exc
-        log.critical("%s raised %r; stopping the filesystem", func.__name__, exc)
-        fuse._defuse2_module.fuse_exit()
-        return -errno.EFAULT
-
-
 _fuse_classes: dict[str, type] = {}
 
 
 def _fuse_class(binding: str) -> type:
-    """The binding's ``FUSE`` subclassed with defuse2's fixes (built once per binding)."""
-    if binding in _fuse_classes:
-        return _fuse_classes[binding]
-    module = _import_binding(binding)
-
-    class FUSE(module.FUSE):  # type: ignore[misc,name-defined]
-        _defuse2_module = module
-
-        def _wrapper(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
-            return _call(self, func, args)
-
-        def _path(self, path: bytes | None) -> str | None:
-            return None if path is None else path.decode(self.encoding, "surrogateescape")
-
-        def open(self, path: bytes, fip: Any) -> int:
-            fi = fip.contents
-            decoded = self._path(path)
-            fi.fh = self.operations.open(decoded, fi.flags)
-            if self.operations.dispatcher.is_dynamic(decoded):
-                fi.direct_io = 1  # content changes by itself: bypass the page cache
-            return 0
-
-        def create(self, path: bytes, mode: int, fip: Any) -> int:
-            # fusepy drops the open flags; mfusepy inspects our signature on every call.
-            fi = fip.contents
-            fi.fh = self.operations.create(self._path(path), mode, fi.flags)
-            return 0
-
-    class FUSE3(FUSE):
-        """mfusepy: libfuse 3 passes renameat2 flags and the handle of f*() calls."""
-
-        def _readdir(self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any) -> int:
-            # Names only, with no struct stat: libfuse then reports "inode unknown" to the
-            # kernel (with use_ino, mfusepy's zeroed stat would give inode 0, which readdir(3)
-            # skips), and each name costs one call instead of two.
-            names = self.operations.readdir(self._path(path), fip.contents.fh)
-            extra = (0,) if module.fuse_version_major == 3 else ()
-            for name in names:
-                if filler(buf, name.encode(self.encoding, "surrogateescape"), None, 0, *extra):
-                    break
-            return 0
-
-        def link(self, source: bytes, target: bytes) -> int:
-            # libfuse gives the new name its own kernel inode; the kernel keeps the old
-            # name's cached attributes (st_nlink 1) for up to attr_timeout. Tell it to
-            # forget them, so both names show the new link count at once.
-            self.operations.link(self._path(target), self._path(source))
-            if module.fuse_version_major == 3:
-                context = module._libfuse.fuse_get_context().contents
-                module._libfuse.fuse_invalidate_path(ctypes.c_void_p(context.fuse), source)
-            return 0
-
-        def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
-            self.operations.rename(self._path(old), self._path(new), flags)
-            return 0
-
-        def chmod_fuse_3(self, path: bytes | None, mode: int, fip: Any) -> int:
-            self.operations.chmod(self._path(path), mode, _fh(fip))
-            return 0
-
-        def chown_fuse_3(self, path: bytes | None, uid: int, gid: int, fip: Any) -> int:
-            uid, gid = _id(uid, ctypes.c_uint32), _id(gid, ctypes.c_uint32)
-            self.operations.chown(self._path(path), uid, gid, _fh(fip))
-            return 0
-
-        def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
-            self.operations.truncate(self._path(path), length, _fh(fip))
-            return 0
-
-        def utimens_fuse_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
-            times = None
-            if buf:
-                atime, mtime = buf.contents.actime, buf.contents.modtime
-                times = (
-                    atime.tv_sec * 10**9 + atime.tv_nsec,
-                    mtime.tv_sec * 10**9 + mtime.tv_nsec,
-                )
-            self.operations.utimens(self._path(path), times, _fh(fip))
-            return 0
-
-    _fuse_classes[binding] = FUSE3 if binding == "mfusepy" else FUSE
+    """The binding's ``FUSE`` class with defuse2's callbacks (built once per binding)."""
+    if binding not in _fuse_classes:
+        _fuse_classes[binding] = fuse_class(_import_binding(binding))
     return _fuse_classes[binding]
 
 
@@ -458,6 +360,48 @@ def _pad_heap() -> None:
         ctypes.CDLL(None).mallopt(-2, 16 << 20)  # M_TOP_PAD
 
 
+class _Prepared(NamedTuple):
+    """Everything a mount needs but the mount point: what :func:`_prepare` returns."""
+
+    fuse_class: type
+    operations: Operations
+    arguments: dict[str, Any]  # the FUSE class's keywords: encoding and -o options
+    major: int
+
+
+def _prepare(
+    filesystem: FileSystem,
+    *,
+    trace: bool | Callable[[str], None] = False,
+    binding: str | None = None,
+    options: Mapping[str, object] | None = None,
+    context: Callable[[], Context] | None = None,
+) -> _Prepared:
+    """The adapter and the FUSE class for ``filesystem`` on ``binding``; nothing mounted.
+
+    :param context: who is asking; default: libfuse's ``fuse_get_context()``.
+    """
+    name = binding_name(binding)
+    module = _import_binding(name)
+    major = 2 if name == "fusepy" else int(module.fuse_version_major)
+    dispatcher = filesystem.dispatcher(context=context or _libfuse_context(module._libfuse))
+    sink: Callable[[str], None] | None = None
+    if trace:
+        from .trace import stderr_sink
+
+        sink = stderr_sink if trace is True else trace
+    settings = fuse_options(options or {}, major=major)
+    xattrs = _is_true(settings.pop("xattrs", True))
+    adapter = _adapter_class(dispatcher, name, xattrs=xattrs, trace=sink)
+    encoding = {"encoding": _SURROGATE_CODEC} if name == "fusepy" else {"errors": "surrogateescape"}
+
+    operations = adapter(dispatcher)
+    operations.per_reply_timeouts = major == 3 and bool(settings.get("nothreads"))
+    if "attr_timeout" in settings:  # the caller's timeout is the base of the per-reply ones
+        operations.timeout = float(settings["attr_timeout"])  # type: ignore[arg-type]
+    return _Prepared(_fuse_class(name), operations, {**encoding, **settings}, major)
+
+
 def _fuse_runner(
     filesystem: FileSystem,
     mountpoint: str,
@@ -468,30 +412,14 @@ def _fuse_runner(
     options: Mapping[str, object],
 ) -> tuple[Operations, Callable[[], None], int]:
     """Prepare a mount: the adapter, a callable that runs the FUSE loop, the libfuse major."""
-    name = binding_name(binding)
-    module = _import_binding(name)
-    major = 2 if name == "fusepy" else int(module.fuse_version_major)
-    dispatcher = filesystem.dispatcher(context=_context_function(module._libfuse))
-    sink: Callable[[str], None] | None = None
-    if trace:
-        from .trace import stderr_sink
-
-        sink = stderr_sink if trace is True else trace
-    settings = fuse_options(options, major=major)
-    xattrs = _is_true(settings.pop("xattrs", True))
-    adapter = _adapter_class(dispatcher, name, xattrs=xattrs, trace=sink)
-    fuse_class = _fuse_class(name)
-    encoding = {"encoding": _SURROGATE_CODEC} if name == "fusepy" else {"errors": "surrogateescape"}
-
-    operations = adapter(dispatcher)
-    operations.per_reply_timeouts = major == 3 and bool(settings.get("nothreads"))
-    if "attr_timeout" in settings:  # the caller's timeout is the base of the per-reply ones
-        operations.timeout = float(settings["attr_timeout"])  # type: ignore[arg-type]
+    fuse_class, operations, arguments, major = _prepare(
+        filesystem, trace=trace, binding=binding, options=options
+    )
 
     def run() -> None:
         _pad_heap()
         try:
-            fuse_class(operations, mountpoint, foreground=foreground, **encoding, **settings)
+            fuse_class(operations, mountpoint, foreground=foreground, **arguments)
         except RuntimeError as exc:
             if operations.initialized.is_set():
                 # libfuse 3 reports a loop ended by SIGINT/SIGTERM as status 8.

@@ -25,10 +25,10 @@ import pytest
 
 from defuse2 import FileSystem, Resource, attributes
 from defuse2.adapter import Operations, operations_class
+from defuse2.binding import _call
 from defuse2.mount import (
     MountError,
     _adapter_class,
-    _call,
     binding_name,
     fuse_options,
     is_mounted,
@@ -253,6 +253,9 @@ class FakeDispatcher:
             raise ValueError("escaped the dispatcher")
         return {"st_mode": 0o100444, "st_size": 3}
 
+    def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
+        return b"abc"[offset : offset + size]
+
     def describe(self, path: str | None) -> tuple[str, dict[str, Any]]:
         return ("/<name>", {"name": path}) if path != "/store" else ("store", {})
 
@@ -286,6 +289,26 @@ def test_no_trace_means_no_wrapping() -> None:
     assert adapter.getattr is Operations.getattr
 
 
+def test_untraced_operations_hand_on_to_the_dispatcher_directly() -> None:
+    dispatcher = FakeDispatcher()
+    operations = operations_class(dispatcher)(dispatcher)  # type: ignore[arg-type]
+    assert operations.read == dispatcher.read  # one Python call less per callback
+    assert operations.getattr != dispatcher.getattr  # may set per-reply timeouts ...
+    operations.init("/")
+    assert operations.getattr == dispatcher.getattr  # ... but there are none on libfuse 2
+    assert operations.write is None  # not implemented, so not registered
+
+
+def test_traced_operations_stay_traced() -> None:
+    lines: list[str] = []
+    dispatcher = FakeDispatcher()
+    operations = operations_class(dispatcher, trace=lines.append)(dispatcher)  # type: ignore[arg-type]
+    operations.init("/")
+    assert operations.read("/a.txt", 3, 0, 0) == b"abc"
+    assert operations.getattr("/a.txt")["st_size"] == 3
+    assert [line.split()[0] for line in lines] == ["read", "getattr"]
+
+
 def test_trace_wraps_and_reports() -> None:
     lines: list[str] = []
     adapter = operations_class(FakeDispatcher(), trace=lines.append)  # type: ignore[arg-type]
@@ -314,11 +337,11 @@ def test_escaping_exceptions_become_eio(caplog: pytest.LogCaptureFixture) -> Non
         raise OSError("no errno")
 
     with caplog.at_level(logging.ERROR, logger="defuse2.mount"):
-        assert _call(object(), getattr_fuse_3, ()) == -errno.EIO
-        assert _call(object(), missing, ()) == -errno.ENOENT
-        assert _call(object(), no_errno, ()) == -errno.EIO
-        assert _call(object(), lambda: None, ()) == 0
-        assert _call(object(), lambda: 7, ()) == 7
+        assert _call(object(), getattr_fuse_3) == -errno.EIO
+        assert _call(object(), missing) == -errno.ENOENT
+        assert _call(object(), no_errno) == -errno.EIO
+        assert _call(object(), lambda: None) == 0
+        assert _call(object(), lambda: 7) == 7
     assert "getattr_fuse_3 raised; answering EIO" in caplog.text
 
 

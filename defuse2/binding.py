@@ -1,0 +1,310 @@
+"""The callbacks libfuse calls: defuse2's subclass of the binding's ``FUSE`` class.
+
+Where this sits: kernel -> libfuse -> binding -> **callbacks** -> adapter -> dispatcher.
+A binding's ``FUSE`` class hands libfuse one C callback per operation; each turns the C
+arguments into fusepy's (a ``bytes`` path into ``str``, a ``fuse_file_info`` into its
+handle, a C buffer into ``bytes``), calls the adapter, and writes the answer back.
+The bindings' callbacks are generic (fusepy looks each operation up by name and decodes
+paths with a codec written in Python; both fill ``struct stat`` field by field). The
+ones here do the same conversions the short way, for defuse2's adapter only, and close
+the gaps listed in :mod:`defuse2.mount`. Paths are decoded as UTF-8 with
+``surrogateescape``: names that are not UTF-8 arrive as lone surrogates.
+
+This module imports no binding: :func:`fuse_class` is given the imported module.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from .cstat import stat_filler
+
+log = logging.getLogger("defuse2.mount")
+
+ENCODING, ERRORS = "utf-8", "surrogateescape"
+
+#: Writes up to this size are copied out of libfuse's buffer; larger ones are viewed.
+SMALL_WRITE = 4096
+
+
+def _call(fuse: Any, func: Callable[..., Any], *args: Any) -> int:
+    """Run one callback and turn its outcome into libfuse's ``0``/``-errno`` convention.
+
+    It is every callback's ``_wrapper``: an exception that escapes the adapter becomes
+    ``EIO`` and is logged (the bindings would answer ``EINVAL``).
+    """
+    try:
+        return func(*args) or 0
+    except OSError as exc:
+        if isinstance(exc.errno, int) and exc.errno > 0:
+            return -exc.errno
+        log.error("%s raised %r without an errno; answering EIO", func.__name__, exc)
+        return -errno.EIO
+    except Exception:
+        if func.__name__.startswith("init"):
+            raise
+        log.exception("%s raised; answering EIO", func.__name__)
+        return -errno.EIO
+    except BaseException as exc:
+        # SystemExit and the like: stop the loop, then re-raise where FUSE() returns.
+        fuse._FUSE__critical_exception = exc
+        log.critical("%s raised %r; stopping the filesystem", func.__name__, exc)
+        fuse._defuse2_module.fuse_exit()
+        return -errno.EFAULT
+
+
+def _fh(fip: Any) -> int | None:
+    return int(fip.contents.fh) if fip else None
+
+
+def _id(value: int) -> int:
+    """``(uid_t)-1`` arrives as 4294967295: turn it back into -1 ("leave unchanged")."""
+    return -1 if value == 0xFFFFFFFF else value
+
+
+def _times(buf: Any) -> tuple[int, int] | None:
+    """The (atime, mtime) nanoseconds of a ``struct timespec[2]``; ``None``: now."""
+    if not buf:
+        return None
+    atime, mtime = buf.contents.actime, buf.contents.modtime
+    return atime.tv_sec * 10**9 + atime.tv_nsec, mtime.tv_sec * 10**9 + mtime.tv_nsec
+
+
+def fuse_class(module: Any) -> type:
+    """The ``FUSE`` class of ``module`` (mfusepy or fusepy) with defuse2's callbacks."""
+    fill = stat_filler(module.c_stat, module.set_st_attrs)
+    string_at, memmove = ctypes.string_at, ctypes.memmove
+    c_char, addressof = ctypes.c_char, ctypes.addressof
+    major = int(getattr(module, "fuse_version_major", 2))
+    # fuse_fill_dir_t(buf, name, stat, off_t offset[, enum fuse_fill_dir_flags on libfuse 3])
+    untyped_filler = ctypes.CFUNCTYPE(ctypes.c_int)
+    c_void_p = ctypes.c_void_p
+    zeros = (ctypes.c_int64(0), ctypes.c_int(0)) if major == 3 else (ctypes.c_int64(0),)
+
+    class FUSE(module.FUSE):  # type: ignore[misc]
+        _defuse2_module = module
+        _wrapper = _call
+
+        # -- attributes and directories, in libfuse 2 and 3 spellings ---------------------
+        def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            fill(buf, self.operations.getattr(decoded, fip.contents.fh if fip else None))
+            return 0
+
+        def getattr_2(self, path: bytes | None, buf: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            fill(buf, self.operations.getattr(decoded, None))
+            return 0
+
+        def readdir_2(
+            self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any
+        ) -> int:
+            # Names only, with no struct stat: libfuse then reports "inode unknown" to the
+            # kernel (with use_ino, a zeroed stat would give inode 0, which readdir(3)
+            # skips), and each name costs one call instead of two. The filler is called
+            # through a prototype without argtypes, its arguments ready as C values: each
+            # name then costs ctypes no conversion but its own.
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            names = self.operations.readdir(decoded, fip.contents.fh)
+            fill = untyped_filler(cast(int, c_void_p.from_buffer(filler).value))
+            head, tail = c_void_p(buf), (None, *zeros)
+            for name in names:
+                if fill(head, name.encode(ENCODING, ERRORS), *tail):
+                    break
+            return 0
+
+        def readdir_3(
+            self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
+        ) -> int:
+            return self.readdir_2(path, buf, filler, offset, fip)
+
+        def opendir(self, path: bytes, fip: Any) -> int:
+            fip.contents.fh = self.operations.opendir(path.decode(ENCODING, ERRORS))
+            return 0
+
+        def releasedir(self, path: bytes | None, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            self.operations.releasedir(decoded, fip.contents.fh)
+            return 0
+
+        def readlink(self, path: bytes, buf: Any, size: int) -> int:
+            target = self.operations.readlink(path.decode(ENCODING, ERRORS))
+            data = target.encode(ENCODING, ERRORS)[: size - 1] + b"\0"  # truncated, terminated
+            memmove(buf, data, len(data))
+            return 0
+
+        def access(self, path: bytes, amode: int) -> int:
+            self.operations.access(path.decode(ENCODING, ERRORS), amode)
+            return 0
+
+        # -- names ----------------------------------------------------------------------
+        def mknod(self, path: bytes, mode: int, dev: int) -> int:
+            self.operations.mknod(path.decode(ENCODING, ERRORS), mode, dev)
+            return 0
+
+        def mkdir(self, path: bytes, mode: int) -> int:
+            self.operations.mkdir(path.decode(ENCODING, ERRORS), mode)
+            return 0
+
+        def unlink(self, path: bytes) -> int:
+            self.operations.unlink(path.decode(ENCODING, ERRORS))
+            return 0
+
+        def rmdir(self, path: bytes) -> int:
+            self.operations.rmdir(path.decode(ENCODING, ERRORS))
+            return 0
+
+        def symlink(self, source: bytes, target: bytes) -> int:
+            self.operations.symlink(
+                target.decode(ENCODING, ERRORS), source.decode(ENCODING, ERRORS)
+            )
+            return 0
+
+        def rename_2(self, old: bytes, new: bytes) -> int:
+            self.operations.rename(old.decode(ENCODING, ERRORS), new.decode(ENCODING, ERRORS))
+            return 0
+
+        def rename_3(self, old: bytes, new: bytes, flags: int) -> int:
+            # mfusepy drops the renameat2(2) flags; here they reach the dispatcher.
+            self.operations.rename(
+                old.decode(ENCODING, ERRORS), new.decode(ENCODING, ERRORS), flags
+            )
+            return 0
+
+        def link(self, source: bytes, target: bytes) -> int:
+            self.operations.link(target.decode(ENCODING, ERRORS), source.decode(ENCODING, ERRORS))
+            if major == 3:
+                # libfuse gives the new name its own kernel inode; the kernel keeps the old
+                # name's cached attributes (st_nlink 1) for up to attr_timeout. Tell it to
+                # forget them, so both names show the new link count at once.
+                libfuse = module._libfuse
+                context = libfuse.fuse_get_context().contents
+                libfuse.fuse_invalidate_path(ctypes.c_void_p(context.fuse), source)
+            return 0
+
+        # -- metadata: libfuse 3 passes the handle of f*() calls (mfusepy drops it) -------
+        def chmod_2(self, path: bytes | None, mode: int) -> int:
+            return self.chmod_3(path, mode, None)
+
+        def chmod_3(self, path: bytes | None, mode: int, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            self.operations.chmod(decoded, mode, _fh(fip))
+            return 0
+
+        def chown_2(self, path: bytes | None, uid: int, gid: int) -> int:
+            return self.chown_3(path, uid, gid, None)
+
+        def chown_3(self, path: bytes | None, uid: int, gid: int, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            self.operations.chown(decoded, _id(uid), _id(gid), _fh(fip))
+            return 0
+
+        def truncate_2(self, path: bytes | None, length: int) -> int:
+            return self.truncate_3(path, length, None)
+
+        def truncate_3(self, path: bytes | None, length: int, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            self.operations.truncate(decoded, length, _fh(fip))
+            return 0
+
+        def ftruncate(self, path: bytes | None, length: int, fip: Any) -> int:
+            return self.truncate_3(path, length, fip)
+
+        def utimens_2(self, path: bytes | None, buf: Any) -> int:
+            return self.utimens_3(path, buf, None)
+
+        def utimens_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            self.operations.utimens(decoded, _times(buf), _fh(fip))
+            return 0
+
+        # -- files ----------------------------------------------------------------------
+        def open(self, path: bytes, fip: Any) -> int:
+            fi = fip.contents
+            decoded = path.decode(ENCODING, ERRORS)
+            fi.fh = self.operations.open(decoded, fi.flags)
+            if self.operations.dispatcher.is_dynamic(decoded):
+                fi.direct_io = 1  # content changes by itself: bypass the page cache
+            return 0
+
+        def create(self, path: bytes, mode: int, fip: Any) -> int:
+            # fusepy drops the open flags; mfusepy inspects our signature on every call.
+            fi = fip.contents
+            fi.fh = self.operations.create(path.decode(ENCODING, ERRORS), mode, fi.flags)
+            return 0
+
+        def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            data = self.operations.read(decoded, size, offset, fip.contents.fh)
+            count = min(len(data), size)
+            if count:
+                memmove(buf, data, count)
+            return count
+
+        def write(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+            # Above 4 KiB, a view of libfuse's buffer, valid during this call, instead of a
+            # copy (the store copies what it keeps; a routed resource is given bytes).
+            # Below, copying costs less than building the view.
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            if size > SMALL_WRITE:
+                data: Any = memoryview((c_char * size).from_address(addressof(buf.contents)))
+            else:
+                data = string_at(buf, size)
+            return self.operations.write(decoded, data, offset, fip.contents.fh)  # type: ignore[no-any-return]
+
+        def flush(self, path: bytes | None, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            self.operations.flush(decoded, fip.contents.fh)
+            return 0
+
+        def fsync(self, path: bytes | None, datasync: int, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            self.operations.fsync(decoded, datasync, fip.contents.fh)
+            return 0
+
+        def release(self, path: bytes | None, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            self.operations.release(decoded, fip.contents.fh)
+            return 0
+
+        # -- extended attributes --------------------------------------------------------
+        def getxattr(self, path: bytes, name: bytes, value: Any, size: int, *position: int) -> int:
+            decoded = path.decode(ENCODING, ERRORS), name.decode(ENCODING, ERRORS)
+            data = self.operations.find_xattr(*decoded)
+            if data is None:
+                return -errno.ENODATA  # the common answer, without an exception
+            count = len(data)
+            if not value:
+                return count  # the caller asks for the size
+            if count > size:
+                return -errno.ERANGE
+            memmove(value, data, count)
+            return count
+
+        def setxattr(
+            self, path: bytes, name: bytes, value: Any, size: int, options: int, *position: int
+        ) -> int:
+            decoded = path.decode(ENCODING, ERRORS), name.decode(ENCODING, ERRORS)
+            self.operations.setxattr(*decoded, string_at(value, size), options, *position)
+            return 0
+
+        def removexattr(self, path: bytes, name: bytes) -> int:
+            self.operations.removexattr(
+                path.decode(ENCODING, ERRORS), name.decode(ENCODING, ERRORS)
+            )
+            return 0
+
+    # The operations whose C signature changed between libfuse 2 and 3 go by the names
+    # each binding calls: fusepy's plain ones, mfusepy's ``*_fuse_2`` and ``*_fuse_3``.
+    changed = ("getattr", "readdir", "rename", "chmod", "chown", "truncate", "utimens")
+    if hasattr(module.FUSE, "getattr_fuse_3"):  # mfusepy
+        names = {f"{op}_fuse_{n}": f"{op}_{n}" for op in changed for n in (2, 3)}
+        names["getattr_fuse_3"] = "fgetattr"
+    else:  # fusepy: libfuse 2 only
+        names = {op: f"{op}_2" for op in changed}
+    namespace = {name: getattr(FUSE, ours) for name, ours in names.items() if hasattr(FUSE, ours)}
+    return type("FUSE", (FUSE,), namespace)
