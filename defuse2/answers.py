@@ -21,6 +21,14 @@ from .errors import DefuseError
 from .resources import as_bytes
 
 
+class _Missing:
+    """Marks 'the resource does not define this operation'."""
+
+
+#: What the dispatcher's call of a resource gives for an operation the resource lacks.
+MISSING: Any = _Missing()
+
+
 def fail(code: int, path: str | None = None) -> OSError:
     """An :class:`OSError` carrying ``code``, ready to raise."""
     return OSError(code, os.strerror(code), path)
@@ -90,6 +98,20 @@ def as_text(result: Any) -> str:
 
 def as_names(result: Iterable[Any]) -> list[str]:
     """``readdir``'s answer: names, or ``(name, attributes)`` pairs; ``.``/``..`` dropped."""
+    entries = result if type(result) is list else list(result)
+    try:
+        joined = "/".join(entries)
+    except TypeError:  # not all are str: pairs, or a mistake
+        joined = "//"
+    if joined.count("/") != len(entries) - 1 or "//" in f"/{joined}/":
+        return _checked_names(entries)  # pairs, a name holding "/", an empty one: say which
+    if "." in entries or ".." in entries:
+        return [name for name in entries if name not in (".", "..")]
+    return entries
+
+
+def _checked_names(result: Iterable[Any]) -> list[str]:
+    """:func:`as_names`, entry by entry."""
     names = []
     for entry in result:
         name = entry if isinstance(entry, str) else entry[0]

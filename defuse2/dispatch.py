@@ -24,18 +24,18 @@ logged with the operation, path and route, and becomes ``EIO``. The mount lives 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import itertools
 import logging
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import attributes
-from .answers import as_count, as_data, as_names, as_stat, as_text, errno_of, fail
+from .answers import MISSING, as_count, as_names, as_stat, as_text, errno_of, fail
 from .attributes import Attributes
+from .dispatch_xattrs import XattrOperations
 from .errors import DefuseError
 from .operations import ARGUMENTS, MUTATING
 from .resources import as_bytes
@@ -50,12 +50,16 @@ log = logging.getLogger("defuse2")
 Found = tuple[Route, Mapping[str, Any]]
 
 
+#: Operations that, for a path no route serves, go to the store's method of the same
+#: name with the same arguments, and answer what it answers.
+HANDED_ON = ("getattr", "read", "release", "flush", "fsync", "find_xattr")
+
 #: Inode numbers given to routed paths whose ``getattr`` reports none (``st_ino`` 0) start
 #: here, far above the store's own numbers, so ``stat`` shows each path a stable inode.
 ROUTED_INODES = 1 << 48
 
 
-class Dispatcher:
+class Dispatcher(XattrOperations):
     """Answers FUSE operations for one :class:`~defuse2.FileSystem`.
 
     The methods have the names and arguments of fusepy's ``Operations`` (with
@@ -94,14 +98,6 @@ class Dispatcher:
     def _match(self, path: str | None) -> Found | None:
         return None if path is None else self._routes.match(path)
 
-    def _invoke(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any:
-        """Call the resource's ``op``; user errors become ``EIO``, logged."""
-        route, values = found
-        try:
-            return route.invokers[op](values, path, args, self._context)
-        except Exception as error:
-            raise self._failed(op, path, route, error) from error
-
     def _failed(self, op: str, path: str, route: Route, error: Exception) -> OSError:
         """The error to answer for an exception from a resource: its errno, or ``EIO``."""
         code = errno_of(error) if isinstance(error, OSError) else None
@@ -127,12 +123,18 @@ class Dispatcher:
         )
 
     def _resource(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any:
-        """The resource's answer, or the default for an operation it lacks."""
-        if op in found[0].invokers:
-            return self._invoke(op, found, path, args)
+        """The resource's answer (user errors become ``EIO``, logged), or the default
+        for an operation it lacks."""
+        route, values = found
+        invoke = route.invokers.get(op)
+        if invoke is not None:
+            try:
+                return invoke(values, path, args, self._context)
+            except Exception as error:
+                raise self._failed(op, path, route, error) from error
         if op in MUTATING:
             raise fail(errno.EROFS, path)
-        return _MISSING
+        return MISSING
 
     def describe(self, path: str | None) -> tuple[str, Mapping[str, Any]]:
         """Which route serves ``path`` (its rule, or ``"store"``) and with which values."""
@@ -144,6 +146,16 @@ class Dispatcher:
         """Whether any route serves dynamic content; if not, :meth:`is_dynamic` is ``False``
         for every path. (Routes cannot change while mounted.)"""
         return self._routes.has_dynamic
+
+    def store_operations(self) -> dict[str, Callable[..., Any]]:
+        """The store's own methods for the operations the dispatcher would only hand on
+        to them (same arguments, same answer): those in :data:`HANDED_ON` the store has,
+        when no route serves any path; else none. The mount adapter may call these
+        instead of the dispatcher's, one Python call less each (routes cannot change
+        while mounted)."""
+        if any(True for _ in self._routes):
+            return {}
+        return {op: getattr(self.store, op) for op in HANDED_ON if hasattr(self.store, op)}
 
     def is_dynamic(self, path: str | None) -> bool:
         """Whether the content at ``path`` may change behind the kernel's back."""
@@ -202,31 +214,42 @@ class Dispatcher:
     # -- directories --------------------------------------------------------------------
     def readdir(self, path: str | None, fh: int | None = None) -> list[str]:
         """:manpage:`readdir(3)`: the resource's names, static child routes, the store's."""
-        found = self._match(path)
-        if path is None or found is None:
+        found = None if path is None else self._routes.match(path)
+        if found is None:
             stored = self.store.readdir(path, fh)  # type: ignore[arg-type]
             static = self._routes.static_children(path) if path is not None else ()
-            return [".", "..", *stored, *(n for n in static if n not in stored)]
+            if static:
+                stored = [*stored, *(name for name in static if name not in stored)]
+            return [".", "..", *stored]
+        assert path is not None
         listed = self._resource("readdir", found, path, (fh,))
-        if listed is _MISSING and not self._is_dir(path):
-            raise fail(errno.ENOTDIR, path)
-        names: dict[str, None] = (
-            {}
-            if listed is _MISSING
-            else dict.fromkeys(self._convert("readdir", found, path, as_names, listed))
-        )
-        names.update(dict.fromkeys(self._routes.static_children(path)))
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            names.update(dict.fromkeys(self.store.readdir(path)))
+        if listed is MISSING:
+            if not self._is_dir(path):
+                raise fail(errno.ENOTDIR, path)
+            listed = []
+        names = dict.fromkeys(self._convert("readdir", found, path, as_names, listed))
+        for more in (self._routes.static_children(path), self._stored_names(path)):
+            if more:
+                names.update(dict.fromkeys(more))
         return [".", "..", *names]
+
+    def _stored_names(self, path: str) -> Iterable[str]:
+        """The store's names in directory ``path``; none if the store has no such directory."""
+        find = getattr(self.store, "find_names", None)
+        if find is not None:
+            return find(path) or ()
+        try:
+            return self.store.readdir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return ()
 
     def opendir(self, path: str) -> int:
         """:manpage:`opendir(3)`."""
-        found = self._match(path)
+        found = self._routes.match(path)
         if found is None:
             return self.store.opendir(path, ctx=self._context())
         result = self._resource("opendir", found, path, ())
-        if result is _MISSING:
+        if result is MISSING:
             if not self._is_dir(path):
                 raise fail(errno.ENOTDIR, path)
             return 0
@@ -234,13 +257,11 @@ class Dispatcher:
 
     def releasedir(self, path: str | None, fh: int) -> None:
         """:manpage:`closedir(3)`."""
-        found = self._match(path)
+        found = None if path is None else self._routes.match(path)
         if found is None:
-            if path is None or self._store_has(path):
-                self.store.releasedir(path, fh)
+            self.store.releasedir(path, fh)
             return
-        assert path is not None
-        self._resource("releasedir", found, path, (fh,))
+        self._resource("releasedir", found, path, (fh,))  # type: ignore[arg-type]
 
     def _store_has(self, path: str) -> bool:
         try:
@@ -252,21 +273,21 @@ class Dispatcher:
     # -- reading ------------------------------------------------------------------------
     def readlink(self, path: str) -> str:
         """:manpage:`readlink(2)`; ``EINVAL`` for a resource that is not a link."""
-        found = self._match(path)
+        found = self._routes.match(path)
         if found is None:
             return self.store.readlink(path)
         result = self._resource("readlink", found, path, ())
-        if result is _MISSING:
+        if result is MISSING:
             raise fail(errno.EINVAL, path)
         return self._convert("readlink", found, path, as_text, result)  # type: ignore[no-any-return]
 
     def open(self, path: str, flags: int) -> int:
         """:manpage:`open(2)`; opening a read-only resource for writing is ``EROFS``."""
-        found = self._match(path)
+        found = self._routes.match(path)
         if found is None:
             return self.store.open(path, flags, ctx=self._context())
         result = self._resource("open", found, path, (flags,))
-        if result is _MISSING:
+        if result is MISSING:
             if flags & os.O_ACCMODE != os.O_RDONLY and "write" not in found[0].invokers:
                 raise fail(errno.EROFS, path)
             return 0
@@ -292,17 +313,17 @@ class Dispatcher:
 
     def statfs(self, path: str) -> Mapping[str, int]:
         """:manpage:`statvfs(3)`: the store's figures, so ``df`` is truthful."""
-        found = self._match(path)
+        found = self._routes.match(path)
         if found is not None and "statfs" in found[0].invokers:
-            return self._invoke("statfs", found, path, ())  # type: ignore[no-any-return]
+            return self._resource("statfs", found, path, ())  # type: ignore[no-any-return]
         return self.store.statfs("/")
 
     def access(self, path: str, amode: int) -> None:
         """:manpage:`access(2)`; asking to write a read-only resource is ``EROFS``."""
-        found = self._match(path)
+        found = self._routes.match(path)
         if found is None:
             return self.store.access(path, amode, ctx=self._context())
-        if self._resource("access", found, path, (amode,)) is _MISSING:
+        if self._resource("access", found, path, (amode,)) is MISSING:
             self.getattr(path)  # exists?
             if amode & os.W_OK and not {"write", "create", "mkdir"} & found[0].invokers.keys():
                 raise fail(errno.EROFS, path)
@@ -332,10 +353,17 @@ class Dispatcher:
             raise self._failed("write", path, route, error) from error  # type: ignore[arg-type]
         if result is None:
             return len(data)
+        if type(result) is int:
+            return result
         return self._convert("write", found, path, as_count, result)  # type: ignore
 
     def create(self, path: str, mode: int, flags: int = 0) -> int:
         """:manpage:`open(2)` with ``O_CREAT``."""
+        if self._routes.match(path) is None:  # the common case, called directly
+            try:
+                return self.store.create(path, mode, flags, ctx=self._context())
+            except FileNotFoundError:
+                pass  # perhaps in a directory that routes imply: _make sees to it
         return self._make("create", path, (mode, flags), (path, mode, flags)) or 0
 
     def mknod(self, path: str, mode: int, dev: int) -> None:
@@ -344,6 +372,11 @@ class Dispatcher:
 
     def mkdir(self, path: str, mode: int) -> None:
         """:manpage:`mkdir(2)`."""
+        if self._routes.match(path) is None:  # the common case, called directly
+            try:
+                return self.store.mkdir(path, mode, ctx=self._context())
+            except FileNotFoundError:
+                pass  # perhaps in a directory that routes imply: _make sees to it
         self._make("mkdir", path, (mode,), (path, mode))
 
     def symlink(self, target: str, source: str) -> None:
@@ -380,23 +413,13 @@ class Dispatcher:
         path = made if served_by is None else served_by
         found = self._routes.match(path)
         try:
-            return self._run_make(op, found, path, args, store_args)
+            if found is None:
+                return getattr(self.store, op)(*store_args, ctx=self._context())
+            return self._resource(op, found, path, args)
         except FileNotFoundError:
             if not self._make_store_parents(made):
                 raise
-            return self._run_make(op, found, path, args, store_args)
-
-    def _run_make(
-        self,
-        op: str,
-        found: Found | None,
-        path: str,
-        args: tuple[Any, ...],
-        store_args: tuple[Any, ...],
-    ) -> Any:
-        if found is None:
-            return getattr(self.store, op)(*store_args, ctx=self._context())
-        return self._resource(op, found, path, args)
+        return self._make(op, made, args, store_args, served_by)  # the parents are there now
 
     def _make_store_parents(self, path: str) -> bool:
         """Make the routed directories above ``path`` in the store; whether any were made."""
@@ -412,118 +435,65 @@ class Dispatcher:
             self.store.mkdir(directory, 0o755)
         return bool(missing)
 
-    def _modify(
-        self, op: str, path: str | None, args: tuple[Any, ...], store_args: tuple[Any, ...]
-    ) -> None:
-        """A change to an existing path (or open handle)."""
-        found = self._match(path)
+    def _routed(self, op: str, path: str | None, args: tuple[Any, ...]) -> bool:
+        """Whether a resource serves ``path``; if so, it has answered ``op`` (``EROFS`` for
+        a change it lacks). Otherwise the caller asks the store, directly: a call with
+        ``*args`` and a keyword costs more than the rest of the dispatch."""
+        found = None if path is None else self._routes.match(path)
         if found is None:
-            getattr(self.store, op)(path, *store_args, ctx=self._context())
-            return
-        assert path is not None
-        self._resource(op, found, path, args)
+            return False
+        self._resource(op, found, path, args)  # type: ignore[arg-type]
+        return True
 
     def unlink(self, path: str) -> None:
         """:manpage:`unlink(2)`."""
-        self._modify("unlink", path, (), ())
+        if not self._routed("unlink", path, ()):
+            self.store.unlink(path, ctx=self._context())
 
     def rmdir(self, path: str) -> None:
         """:manpage:`rmdir(2)`."""
-        self._modify("rmdir", path, (), ())
+        if not self._routed("rmdir", path, ()):
+            self.store.rmdir(path, ctx=self._context())
 
     def chmod(self, path: str | None, mode: int, fh: int | None = None) -> None:
         """:manpage:`chmod(2)`."""
-        self._modify("chmod", path, (mode, fh), (mode, fh))
+        if not self._routed("chmod", path, (mode, fh)):
+            self.store.chmod(path, mode, fh, ctx=self._context())
 
     def chown(self, path: str | None, uid: int, gid: int, fh: int | None = None) -> None:
         """:manpage:`chown(2)`."""
-        self._modify("chown", path, (uid, gid, fh), (uid, gid, fh))
+        if not self._routed("chown", path, (uid, gid, fh)):
+            self.store.chown(path, uid, gid, fh, ctx=self._context())
 
     def truncate(self, path: str | None, length: int, fh: int | None = None) -> None:
         """:manpage:`truncate(2)`."""
-        self._modify("truncate", path, (length, fh), (length, fh))
+        if not self._routed("truncate", path, (length, fh)):
+            self.store.truncate(path, length, fh, ctx=self._context())
 
     def utimens(
         self, path: str | None, times: tuple[int, int] | None = None, fh: int | None = None
     ) -> None:
         """:manpage:`utimensat(2)`: ``times`` is (atime, mtime) in ns, ``None`` for now."""
-        self._modify("utimens", path, (times, fh), (times, fh))
+        if not self._routed("utimens", path, (times, fh)):
+            self.store.utimens(path, times, fh, ctx=self._context())
 
     def fallocate(self, path: str | None, mode: int, offset: int, size: int, fh: int) -> None:
         """:manpage:`fallocate(2)`."""
-        self._modify("fallocate", path, (mode, offset, size, fh), (mode, offset, size, fh))
-
-    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> None:
-        """:manpage:`setxattr(2)`."""
-        self._modify("setxattr", path, (name, value, options), (name, value, options))
-
-    def removexattr(self, path: str, name: str) -> None:
-        """:manpage:`removexattr(2)`."""
-        self._modify("removexattr", path, (name,), (name,))
+        if not self._routed("fallocate", path, (mode, offset, size, fh)):
+            self.store.fallocate(path, mode, offset, size, fh, ctx=self._context())
 
     # -- handles --------------------------------------------------------------------------
     def flush(self, path: str | None, fh: int) -> None:
         """Each :manpage:`close(2)` of a descriptor."""
-        self._handle("flush", path, (fh,))
+        if not self._routed("flush", path, (fh,)):
+            self.store.flush(path, fh)
 
     def fsync(self, path: str | None, datasync: int, fh: int) -> None:
         """:manpage:`fsync(2)`."""
-        self._handle("fsync", path, (datasync, fh))
+        if not self._routed("fsync", path, (datasync, fh)):
+            self.store.fsync(path, datasync, fh)
 
     def release(self, path: str | None, fh: int) -> None:
         """The last :manpage:`close(2)` of an open file."""
-        self._handle("release", path, (fh,))
-
-    def _handle(self, op: str, path: str | None, args: tuple[Any, ...]) -> None:
-        found = self._match(path)
-        if found is None:
-            getattr(self.store, op)(path, *args)
-            return
-        assert path is not None
-        self._resource(op, found, path, args)
-
-    # -- extended attributes --------------------------------------------------------------
-    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
-        """:manpage:`getxattr(2)`; a resource without xattrs has none (``ENODATA``)."""
-        found = self._match(path)
-        if found is None:
-            return self.store.getxattr(path, name)
-        result = self._resource("getxattr", found, path, (name,))
-        if result is _MISSING:
-            raise fail(errno.ENODATA, path)
-        return self._convert("getxattr", found, path, as_data, result)  # type: ignore[no-any-return]
-
-    def find_xattr(self, path: str, name: str) -> bytes | None:
-        """:meth:`getxattr` that answers ``None`` where it would raise ``ENODATA``.
-
-        For the binding: the kernel asks for ``security.capability`` before every write,
-        and nearly every file has none. Other errors raise as from :meth:`getxattr`.
-        """
-        found = self._routes.match(path)
-        if found is None:
-            find = getattr(self.store, "find_xattr", None)
-            if find is not None:
-                return find(path, name)  # type: ignore[no-any-return]
-        elif "getxattr" not in found[0].invokers:
-            return None
-        try:
-            return self.getxattr(path, name)
-        except OSError as error:
-            if error.errno == errno.ENODATA:
-                return None
-            raise
-
-    def listxattr(self, path: str) -> list[str]:
-        """:manpage:`listxattr(2)`."""
-        found = self._match(path)
-        if found is None:
-            return self.store.listxattr(path)
-        result = self._resource("listxattr", found, path, ())
-        return [] if result is _MISSING else list(result)
-
-
-class _Missing:
-    """Marks 'the resource does not define this operation'."""
-
-
-_MISSING: Any = _Missing()
+        if not self._routed("release", path, (fh,)):
+            self.store.release(path, fh)

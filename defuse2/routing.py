@@ -204,7 +204,7 @@ class RouteMap:
             maxsize=MATCH_CACHE_SIZE
         )(self._match)
         if not self._routes:  # every path goes to the store: nothing to match or remember
-            self.match = _no_route
+            self.match = _NO_ROUTES.get  # None for every path, without a Python frame
         self.static_children = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._static_children)
 
     # -- lookup -------------------------------------------------------------------------
@@ -268,9 +268,8 @@ class RouteMap:
         return path
 
 
-def _no_route(path: str) -> None:
-    """The match of any path in a map without routes."""
-    return None
+#: Stays empty: its ``get`` is the match of any path in a map without routes.
+_NO_ROUTES: dict[str, tuple[Route, Mapping[str, Any]]] = {}
 
 
 def _converter_arguments(text: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:

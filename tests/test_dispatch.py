@@ -335,6 +335,45 @@ def test_listing_merges_resource_static_routes_and_store(fs: FileSystem) -> None
         dispatcher.getattr(f"/docs/{name}")  # every listed name getattrs
 
 
+def test_a_routed_listing_asks_the_store_without_an_exception(
+    fs: FileSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher = fs.dispatcher()
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the store's readdir raised ENOENT for a routed listing")
+
+    monkeypatch.setattr(dispatcher.store, "readdir", refuse)
+    assert dispatcher.readdir("/")[2:] == [f"test{i}.txt" for i in range(4)]
+
+
+def test_store_operations_hand_on_to_the_store_only_without_routes(fs: FileSystem) -> None:
+    assert fs.dispatcher().store_operations() == {}
+    plain = FileSystem(quota="1 MiB")
+    dispatcher = plain.dispatcher()
+    direct = dispatcher.store_operations()
+    assert set(direct) == {"getattr", "read", "release", "flush", "fsync", "find_xattr"}
+    fh = dispatcher.create("/f", 0o644, os.O_RDWR)
+    dispatcher.write("/f", b"data", 0, fh)
+    assert direct["getattr"]("/f", None) == dispatcher.getattr("/f", None)
+    assert direct["read"]("/f", 10, 0, fh) == dispatcher.read("/f", 10, 0, fh) == b"data"
+    assert direct["find_xattr"]("/f", "user.x") is dispatcher.find_xattr("/f", "user.x") is None
+    direct["release"]("/f", fh)
+    assert errno_of(dispatcher.release, "/f", fh) == errno.EBADF
+
+
+def test_releasedir_after_rmdir_gives_the_directory_back(fs: FileSystem) -> None:
+    dispatcher = fs.dispatcher()
+    store = dispatcher.store
+    nodes = store.quota.nodes
+    dispatcher.mkdir("/gone", 0o755)
+    fh = dispatcher.opendir("/gone")
+    dispatcher.rmdir("/gone")
+    dispatcher.releasedir("/gone", fh)
+    assert store.quota.nodes == nodes
+    assert errno_of(dispatcher.releasedir, "/gone", fh) == errno.EBADF
+
+
 def test_implied_directories_hold_store_files(fs: FileSystem) -> None:
     @fs.route("/users/<user>/profile.json")
     class Profile(ContentFile):

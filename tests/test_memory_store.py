@@ -323,6 +323,36 @@ def test_handles(store: MemoryStore) -> None:
     assert errno_of(lambda: store.read("/file", 1, 0, ro)) == errno.EBADF
 
 
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [
+        ("/dir", ["sub", "file"]),
+        ("/dir/sub", []),
+        ("/missing", None),
+        ("/missing/deeper", None),
+        ("/file", None),  # ENOTDIR
+        ("/dir/file/below", None),  # ENOTDIR on the way
+        ("/link", None),  # a symlink, not followed
+        ("/link/below", None),  # through a symlink to a file
+        ("/dir/../dir", ["sub", "file"]),
+    ],
+)
+def test_find_names_answers_none_where_readdir_fails(
+    store: MemoryStore, path: str, names: list[str] | None
+) -> None:
+    assert store.find_names(path) == names
+    if names is None:
+        assert errno_of(lambda: store.readdir(path)) in (errno.ENOENT, errno.ENOTDIR)
+    else:
+        assert store.readdir(path) == names
+
+
+def test_find_names_raises_what_is_not_a_missing_directory(store: MemoryStore) -> None:
+    assert errno_of(lambda: store.find_names("/dir/" + "x" * 256)) == errno.ENAMETOOLONG
+    store.symlink("/loop", "/loop")
+    assert errno_of(lambda: store.find_names("/loop/x")) == errno.ELOOP
+
+
 def test_handle_keeps_naming_the_file_after_rename(store: MemoryStore) -> None:
     fh = store.open("/file", os.O_RDWR)
     store.rename("/file", "/dir/renamed")

@@ -268,6 +268,21 @@ def test_caches_agree_with_fresh_answers(seed: int) -> None:
             with contextlib.suppress(OSError):
                 s.getattr(path)  # fill the caches
         check_caches(s, handles)
+        check_find(s, random_path(rng))
+
+
+def check_find(s: MemoryStore, path: str) -> None:
+    """``Namespace.find`` names what ``lookup`` names, and ``None`` where it says ENOENT
+    or ENOTDIR."""
+    namespace = s._namespace
+    try:
+        expected = namespace.lookup(path)
+    except (FileNotFoundError, NotADirectoryError):
+        expected = None
+    except OSError as error:  # ELOOP: find raises it too
+        assert errno_of(lambda: namespace.find(path)) == error.errno
+        return
+    assert namespace.find(path) is expected, path
 
 
 def test_readers_never_see_a_size_go_back_or_a_moved_path_stay() -> None:

@@ -27,7 +27,7 @@ appended to. The per-file figures are in :mod:`defuse2.store.memory`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 #: Bytes per chunk: large enough that a 128 KiB FUSE write touches two or three chunks,
 #: small enough that a one-byte write into a hole costs at most this much.
@@ -74,8 +74,18 @@ class Content:
                 cost += need - have
         return cost
 
-    def write(self, data: bytes | bytearray | memoryview, offset: int) -> None:
-        """Put ``data`` at ``offset``; the caller has reserved :meth:`write_cost` bytes."""
+    def write(
+        self,
+        data: bytes | bytearray | memoryview,
+        offset: int,
+        reserve: Callable[[int], object] | None = None,
+    ) -> None:
+        """Put ``data`` at ``offset``.
+
+        :param reserve: called with the bytes the write adds (its :meth:`write_cost`, when
+            not 0) before anything changes; it raises to refuse the write. ``None``: the
+            caller has reserved them already.
+        """
         start = offset % CHUNK_SIZE
         chunk = self.chunks.get(offset // CHUNK_SIZE)
         if chunk is not None and start <= len(chunk):
@@ -83,12 +93,18 @@ class Content:
             stop = start + length
             if stop <= CHUNK_SIZE:  # into one chunk that reaches the offset: one copy
                 have = len(chunk)
+                if stop > have and reserve is not None:
+                    reserve(stop - have)
                 chunk[start:stop] = data
                 if stop > have:
                     self.allocated += stop - have
                 if offset + length > self.size:
                     self.size = offset + length
                 return
+        if reserve is not None:
+            cost = self.write_cost(offset, byte_size(data))
+            if cost:
+                reserve(cost)
         with memoryview(data) as view, view.cast("B") as source:
             length = len(source)
             if length == 0:

@@ -32,6 +32,9 @@ BLKSIZE = 4096
 #: Size reported per directory entry, as ``tmpfs`` does (``BOGO_DIRENT_SIZE``).
 DIRENT_SIZE = 20
 
+#: The file type bits of ``st_mode`` (what :func:`stat.S_IFMT` keeps).
+FILE_TYPE = 0o170000
+
 #: How many inodes (of all stores in the process) keep their ``stat`` mapping at once.
 MAX_KEPT_STATS = 1 << 14
 
@@ -68,20 +71,21 @@ class Inode:
     )
 
     def __init__(self, ino: int, mode: int, uid: int, gid: int, now: int) -> None:
+        kind = mode & FILE_TYPE
         self.ino = ino
         self.mode = mode
         self.uid = uid
         self.gid = gid
         self.rdev = 0
         self.atime = self.mtime = self.ctime = now
-        #: directories: ``2 + subdirectories`` while linked, 0 once removed.
-        self.nlink = 2 if stat.S_ISDIR(mode) else 1
         #: Whether this is a directory (its type never changes).
-        self.is_dir = stat.S_ISDIR(mode)
-        self.children: dict[str, Inode] | None = {} if self.is_dir else None
+        self.is_dir = is_dir = kind == stat.S_IFDIR
+        #: directories: ``2 + subdirectories`` while linked, 0 once removed.
+        self.nlink = 2 if is_dir else 1
+        self.children: dict[str, Inode] | None = {} if is_dir else None
         #: directories only: the directory holding this one (the root holds itself).
         self.parent: Inode = self
-        self.content: Content | None = Content() if stat.S_ISREG(mode) else None
+        self.content: Content | None = Content() if kind == stat.S_IFREG else None
         self.target: str | None = None
         self.xattrs: dict[str, bytes] | None = None
         #: quota bytes held besides content: symlink target, xattr names and values.

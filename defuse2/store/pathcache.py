@@ -27,6 +27,8 @@ the lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from defuse2.store.inode import Inode
 
 #: Most paths remembered at once (about 150 bytes each besides the path string).
@@ -45,8 +47,9 @@ class PathCache:
         #: Each directory that holds a cached path (or is one) -> its own path, ``""``
         #: for the root, so a child's key is ``prefix + "/" + name``.
         self._prefixes: dict[Inode, str] = {root: ""}
-        #: The inode a plain path names, or ``None``; safe without the namespace lock.
-        self.get = self._nodes.get
+        #: The inode a plain path names, or ``None``; safe without the namespace lock. (The
+        #: dict is only ever changed in place, so this stays right for the cache's life.)
+        self.get: Callable[[str | None], Inode | None] = self._nodes.get  # type: ignore[assignment]
 
     def __len__(self) -> int:
         return len(self._nodes)

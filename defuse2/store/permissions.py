@@ -70,7 +70,8 @@ def may_delete(directory: Inode, victim: Inode, ctx: Context, *, is_dir: bool) -
         ``EPERM`` in a sticky directory unless ``ctx`` owns the victim or the directory
         or is root; ``ENOTDIR``/``EISDIR`` when the victim's type does not match.
     """
-    require(directory, ctx, W | X)
+    if not allowed(directory, ctx, W | X):
+        raise fail(errno.EACCES)
     if (
         directory.mode & stat.S_ISVTX
         and ctx.uid != 0

@@ -128,9 +128,13 @@ class Quota:
 
     def release(self, nbytes: int = 0, nodes: int = 0) -> None:
         """Give ``nbytes`` and ``nodes`` back to the budget."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: half the cost, and every unlink comes here
+        try:
             self.used -= nbytes
             self.nodes -= nodes
+        finally:
+            lock.release()
 
     def free_bytes(self) -> int:
         """Bytes that can still be reserved."""
