@@ -240,7 +240,8 @@ def _stand_in_context(mount: Any) -> Callable[[], Any]:
     """Who is asking: outside a FUSE loop libfuse has no ``fuse_get_context()``.
 
     A foreign call of the same shape stands in for it: ``memmove(p, p, 0)`` returns a
-    pointer to a ``struct fuse_context`` of this process.
+    pointer to a ``struct fuse_context`` of this process. As on a mount with the default
+    single-threaded loop, it is asked once and the struct is read on every call.
     """
     context = mount._FuseContext(uid=os.getuid(), gid=os.getgid(), pid=os.getpid(), umask=0o22)
     memmove = ctypes.CDLL(None)["memmove"]
@@ -249,7 +250,7 @@ def _stand_in_context(mount: Any) -> Callable[[], Any]:
     address = ctypes.addressof(context)
     get = functools.partial(memmove, address, address, 0)
     get.keep = context  # type: ignore[attr-defined]
-    return mount._context_function(get)  # type: ignore[no-any-return]
+    return mount._context_function(get, single_threaded=True)  # type: ignore[no-any-return]
 
 
 def build_targets(binding: str, libfuse: int, names: list[str]) -> list[Target]:

@@ -51,7 +51,10 @@ class Operations:
     Each method passes its arguments, in fusepy's vocabulary, to the dispatcher. Build it
     with :func:`operations_class`, which leaves out what the filesystem does not implement.
     An instance that is not traced calls the dispatcher's methods directly for every
-    operation but ``getattr``: these methods are then the documentation of each call.
+    operation but ``getattr``, and, for a filesystem without routes, the store's methods
+    for those the dispatcher would only hand on to it
+    (:meth:`~defuse2.dispatch.Dispatcher.store_operations`): these methods are then the
+    documentation of each call.
     """
 
     use_ns = True  # times as integer nanoseconds, both ways
@@ -76,11 +79,18 @@ class Operations:
         self._dynamic = True  # whether any path may be dynamic; known once mounted
         # A registered method that only hands on (not traced, not overridden) becomes the
         # dispatcher's own bound method on this instance: one Python call less per callback.
+        # Where the dispatcher would only hand on to the store in turn (no routes at all,
+        # and routes cannot change while mounted), it becomes the store's own method.
+        store_operations: dict[str, Any] = getattr(dispatcher, "store_operations", dict)()
         for name in (*PASS_THROUGH, "find_xattr"):
             handed_on = "getxattr" if name == "find_xattr" else name
             if getattr(type(self), handed_on, None) is getattr(Operations, handed_on):
                 with contextlib.suppress(AttributeError):
-                    setattr(self, name, getattr(dispatcher, name))
+                    setattr(self, name, store_operations.get(name) or getattr(dispatcher, name))
+        #: what :meth:`getattr` asks: the store itself where the dispatcher only hands on
+        self._getattr: Callable[..., Mapping[str, int]] = dispatcher.getattr
+        if type(self).getattr is Operations.getattr:
+            self._getattr = store_operations.get("getattr", dispatcher.getattr)
 
     def _started(self) -> None:
         # libfuse changes to "/" before serving, even in the foreground: go back, so
@@ -90,7 +100,7 @@ class Operations:
         self._dynamic = getattr(self.dispatcher, "has_dynamic_routes", True)
         if self._config is None and type(self).getattr is Operations.getattr:
             # No per-reply timeouts: getattr only hands on, so it is handed on directly.
-            setattr(self, "getattr", self.dispatcher.getattr)  # noqa: B010 (a method)
+            setattr(self, "getattr", self._getattr)  # noqa: B010 (a method)
         self.initialized.set()
 
     def init(self, path: str) -> None:
@@ -116,7 +126,7 @@ class Operations:
         changed through another (and libfuse's own ``st_nlink`` correction for a hidden,
         unlinked file, made only in its ``getattr`` replies, is always the one seen).
         """
-        attributes = self.dispatcher.getattr(path, fh)
+        attributes = self._getattr(path, fh)
         if self._config is not None:
             hidden = path is None or HIDDEN_PREFIX in path
             if hidden:

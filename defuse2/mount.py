@@ -21,6 +21,8 @@ subclassed (:mod:`defuse2.binding`) to close a few gaps and to cost less per cal
 - ``struct stat`` is written with one precompiled ``struct.pack_into``
   (:mod:`defuse2.cstat`) instead of one ctypes write per field; ``write`` hands on a view
   of libfuse's buffer instead of a copy; ``readdir`` hands libfuse names only.
+- Who is asking (``fuse_get_context()``) is read in one ``struct.unpack_from``; in the
+  single-threaded loop libfuse's struct is fetched once and only read per request.
 
 Defaults (each can be changed by passing the option; ``False`` removes one). The speed
 figures are from ``benchmarks/suite.py``:
@@ -70,6 +72,7 @@ import importlib
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import threading
@@ -185,28 +188,66 @@ class _FuseContext(ctypes.Structure):
     ]
 
 
-def _context_function(get: Callable[[], Any], *, has_umask: bool = True) -> Callable[[], Context]:
+def _fields_unpacker(structure: type[ctypes.Structure], fields: str) -> Callable[[Any], Any]:
+    """``unpack_from`` of ``fields`` (``"uid:I gid:I"``) of a ctypes ``structure``, at
+    their offsets: one C call answers the tuple that one field read each would build."""
+    layout, end = "=", 0
+    for field in fields.split():
+        name, code = field.split(":")
+        offset = getattr(structure, name).offset
+        layout += f"{offset - end}x{code}"
+        end = offset + struct.calcsize(f"={code}")
+    return struct.Struct(layout).unpack_from
+
+
+def _context_function(
+    get: Callable[[], Any], *, has_umask: bool = True, single_threaded: bool = False
+) -> Callable[[], Context]:
     """A zero-argument callable: the :class:`Context` of the request being served.
 
     :param get: a foreign function returning a pointer to ``struct fuse_context``.
+    :param single_threaded: the loop serves every request from one thread. libfuse keeps
+        one ``struct fuse_context`` per serving thread and refills it before each request,
+        so the struct is then fetched once, in the first request (before any, ``get``
+        answers ``NULL``), and only its fields are read per call. The threaded loop of
+        libfuse 3 ends idle threads, and a new thread gets a new struct: there ``get`` is
+        asked every time.
     """
-
     new = tuple.__new__  # Context(...) without its Python-level __new__
+    if not has_umask:  # libfuse < 2.8
 
-    def context() -> Context:
-        current = get().contents
-        umask = current.umask if has_umask else 0o022
-        return new(Context, (current.uid, current.gid, current.pid, umask))
+        def context_without_umask() -> Context:
+            current = get().contents
+            return new(Context, (current.uid, current.gid, current.pid, 0o022))
 
-    return context
+        return context_without_umask
+
+    unpack = _fields_unpacker(_FuseContext, "uid:I gid:I pid:i umask:I")
+    if not single_threaded:
+
+        def context() -> Context:
+            return new(Context, unpack(get().contents))
+
+        return context
+
+    current = None  # the serving thread's struct, once a request has shown it
+
+    def kept_context() -> Context:
+        nonlocal current
+        if current is None:
+            current = get().contents
+        return new(Context, unpack(current))
+
+    return kept_context
 
 
-def _libfuse_context(library: Any) -> Callable[[], Context]:
+def _libfuse_context(library: Any, *, single_threaded: bool = False) -> Callable[[], Context]:
     """:func:`_context_function` over libfuse's own ``fuse_get_context()``."""
     get = library["fuse_get_context"]  # a fresh function object: the binding's stays as is
     get.argtypes = []
     get.restype = ctypes.POINTER(_FuseContext)
-    return _context_function(get, has_umask=library.fuse_version() >= 28)
+    has_umask = library.fuse_version() >= 28
+    return _context_function(get, has_umask=has_umask, single_threaded=single_threaded)
 
 
 # -- the adapter for a binding --------------------------------------------------------------
@@ -384,19 +425,22 @@ def _prepare(
     name = binding_name(binding)
     module = _import_binding(name)
     major = 2 if name == "fusepy" else int(module.fuse_version_major)
-    dispatcher = filesystem.dispatcher(context=context or _libfuse_context(module._libfuse))
+    settings = fuse_options(options or {}, major=major)
+    single_threaded = bool(settings.get("nothreads"))
+    if context is None:
+        context = _libfuse_context(module._libfuse, single_threaded=single_threaded)
+    dispatcher = filesystem.dispatcher(context=context)
     sink: Callable[[str], None] | None = None
     if trace:
         from .trace import stderr_sink
 
         sink = stderr_sink if trace is True else trace
-    settings = fuse_options(options or {}, major=major)
     xattrs = _is_true(settings.pop("xattrs", True))
     adapter = _adapter_class(dispatcher, name, xattrs=xattrs, trace=sink)
     encoding = {"encoding": _SURROGATE_CODEC} if name == "fusepy" else {"errors": "surrogateescape"}
 
     operations = adapter(dispatcher)
-    operations.per_reply_timeouts = major == 3 and bool(settings.get("nothreads"))
+    operations.per_reply_timeouts = major == 3 and single_threaded
     if "attr_timeout" in settings:  # the caller's timeout is the base of the per-reply ones
         operations.timeout = float(settings["attr_timeout"])  # type: ignore[arg-type]
     return _Prepared(_fuse_class(name), operations, {**encoding, **settings}, major)

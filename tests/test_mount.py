@@ -29,6 +29,8 @@ from defuse2.binding import _call
 from defuse2.mount import (
     MountError,
     _adapter_class,
+    _context_function,
+    _FuseContext,
     binding_name,
     fuse_options,
     is_mounted,
@@ -37,7 +39,7 @@ from defuse2.mount import (
     parse_options,
     unmount,
 )
-from defuse2.store.base import RENAME_NOREPLACE
+from defuse2.store.base import RENAME_NOREPLACE, Context
 
 TIMEOUT = 20.0
 
@@ -299,6 +301,24 @@ def test_untraced_operations_hand_on_to_the_dispatcher_directly() -> None:
     assert operations.write is None  # not implemented, so not registered
 
 
+def test_without_routes_operations_hand_on_to_the_store_directly() -> None:
+    dispatcher = FileSystem().dispatcher()
+    operations = _adapter_class(dispatcher, "mfusepy", xattrs=True, trace=None)(dispatcher)
+    store = dispatcher.store
+    registered = {name for name in dispatcher.store_operations() if getattr(operations, name)}
+    assert {"getattr", "read", "release", "find_xattr"} <= registered
+    for name in registered - {"getattr"}:
+        assert getattr(operations, name) == getattr(store, name), name
+    assert operations.getattr != store.getattr  # may set per-reply timeouts ...
+    assert operations.write == dispatcher.write  # the dispatcher does more than hand on
+    operations.init("/")
+    assert operations.getattr == store.getattr  # ... but there are none on libfuse 2
+
+    routed = small_filesystem().dispatcher()
+    operations = _adapter_class(routed, "mfusepy", xattrs=True, trace=None)(routed)
+    assert operations.read == routed.read
+
+
 def test_traced_operations_stay_traced() -> None:
     lines: list[str] = []
     dispatcher = FakeDispatcher()
@@ -343,6 +363,28 @@ def test_escaping_exceptions_become_eio(caplog: pytest.LogCaptureFixture) -> Non
         assert _call(object(), lambda: None) == 0
         assert _call(object(), lambda: 7) == 7
     assert "getattr_fuse_3 raised; answering EIO" in caplog.text
+
+
+@pytest.mark.parametrize("single_threaded", [True, False], ids=["one-thread", "threads"])
+def test_context_reads_libfuse_context_per_request(single_threaded: bool) -> None:
+    # Stands in for fuse_get_context(): NULL before the first request, then the serving
+    # thread's struct, which libfuse refills before each request.
+    current = _FuseContext(uid=1000, gid=100, pid=4242, umask=0o022)
+    answers = [ctypes.POINTER(_FuseContext)(), ctypes.pointer(current)]
+    asked: list[int] = []
+
+    def get() -> Any:
+        asked.append(1)
+        return answers[min(len(asked), 2) - 1]
+
+    context = _context_function(get, single_threaded=single_threaded)
+    with pytest.raises(ValueError, match="NULL"):
+        context()
+    assert context() == Context(1000, 100, 4242, 0o022)
+    assert type(context()) is Context
+    current.uid, current.gid, current.pid, current.umask = 0, 0, 7, 0o077
+    assert context() == Context(0, 0, 7, 0o077)
+    assert len(asked) == (2 if single_threaded else 4)  # one thread: until it answers
 
 
 def test_is_mounted() -> None:
@@ -617,3 +659,56 @@ def test_utimens_markers_reach_the_store(tmp_path: Path) -> None:
         before = time.time_ns()
         os.utime(root / "t.txt")  # both "now"
         assert os.stat(root / "t.txt").st_mtime_ns >= before - 10**9
+
+
+#: The other caller: a shell that reads and creates in its own process (builtins only).
+WHO = 'read -r seen < "$1/whoami"; : > "$1/shared/theirs"; echo "$seen"; echo $$ $(id -u) $(id -g)'
+
+
+@pytest.mark.mount
+@pytest.mark.parametrize(
+    ("binding", "threads"),
+    [("mfusepy", False), ("fusepy", False), ("mfusepy", True)],
+    ids=["mfusepy", "fusepy", "mfusepy-threads"],
+)
+def test_each_request_sees_its_own_caller(binding: str, threads: bool, mountpoint: str) -> None:
+    fs = FileSystem(quota="1 MiB")
+
+    @fs.route("/whoami")
+    class WhoAmI(Resource):
+        dynamic = True  # direct_io: every read reaches the resource
+
+        def getattr(self) -> attributes.Attributes:
+            return attributes.file(size=64, mode=0o444)
+
+        def read(self, size: int, offset: int, ctx: Context) -> bytes:
+            return f"{ctx.uid} {ctx.gid} {ctx.pid}".encode().ljust(64)[offset : offset + size]
+
+    # As root, the other caller is another user too (the mount then needs allow_other).
+    other = {"user": 1234, "group": 5678} if os.geteuid() == 0 else {}
+    options = {"allow_other": True, "threads": threads} if other else {"threads": threads}
+    # (``mountpoint``, not ``tmp_path``: the other user must reach it.)
+    with fs.mounted(mountpoint, binding=binding, timeout=TIMEOUT, **options) as root:
+        me = [str(os.getuid()), str(os.getgid()), str(os.getpid())]
+        assert (root / "whoami").read_text().split() == me
+        (root / "shared").mkdir()
+        (root / "shared").chmod(0o777)
+        child = subprocess.run(
+            ["/bin/sh", "-c", WHO, "sh", str(root)],
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=True,
+            **other,  # type: ignore[call-overload]
+        )
+        seen, (pid, uid, gid) = (line.split() for line in child.stdout.splitlines())
+        assert seen == [uid, gid, pid]  # the child's own, not the test process's
+        assert pid != str(os.getpid())
+        theirs = (root / "shared" / "theirs").stat()
+        assert (str(theirs.st_uid), str(theirs.st_gid)) == (uid, gid)
+        if other:
+            assert (theirs.st_uid, theirs.st_gid) == (1234, 5678)
+        assert (root / "whoami").read_text().split() == me  # and back again
+        (root / "shared" / "mine").touch()
+        assert (root / "shared" / "mine").stat().st_uid == os.getuid()
