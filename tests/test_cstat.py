@@ -187,8 +187,8 @@ def _fields(layout: type[ctypes.Structure], data: bytes) -> dict[str, Any]:
     return fields
 
 
-@pytest.mark.parametrize(("layout", "set_st_attrs"), _layouts())
-@pytest.mark.parametrize("attrs", CASES.values(), ids=CASES.keys())
+@pytest.mark.parametrize(("layout", "set_st_attrs"), list(_layouts()))
+@pytest.mark.parametrize("attrs", list(CASES.values()), ids=list(CASES))
 def test_packed_struct_equals_set_st_attrs(
     layout: type[ctypes.Structure], set_st_attrs: Callable[..., None], attrs: Mapping[str, Any]
 ) -> None:
