@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import mounts  # noqa: E402
 import workloads  # noqa: E402
-from suite import _targets, configurations, run_guarded  # noqa: E402
+from suite import _targets, aligned, configurations, run_guarded  # noqa: E402
 from workloads import QUICK, ROWS, WORKLOADS, CacheDropper, Sizes  # noqa: E402
 
 #: The default targets: no tmpfs, it has no callbacks to count.
@@ -179,15 +179,7 @@ def table(counts: dict[str, Counts], targets: list[str], sizes: Sizes) -> str:
             found = counts.get(target, {}).get(row)
             line.append("-" if found is None else f"{sum(found.values()) / amount:.2f}")
         rows.append(line)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = []
-    for index, line in enumerate(rows):
-        cells = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
-        cells += [cell.rjust(width) for cell, width in zip(line[2:], widths[2:], strict=True)]
-        lines.append("  ".join(cells))
-        if index == 0:
-            lines.append("-" * len(lines[0]))
-    return "\n".join(lines)
+    return aligned(rows)
 
 
 def reference(target: str, targets: list[str]) -> str | None:

@@ -186,6 +186,19 @@ def ratio_pairs(targets: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def aligned(rows: list[list[str]]) -> str:
+    """Rows of cells as a table: the first row a header, two text columns, then numbers."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, line in enumerate(rows):
+        cells = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(line[2:], widths[2:], strict=True)]
+        lines.append("  ".join(cells))
+        if index == 0:
+            lines.append("-" * len(lines[0]))
+    return "\n".join(lines)
+
+
 def table(samples: Samples, targets: list[str]) -> str:
     """Median rates per target, then ratios vs ``raw``, ``raw+`` and ``tmpfs``."""
     name = mounts.label
@@ -201,15 +214,7 @@ def table(samples: Samples, targets: list[str]) -> str:
         line = [row, unit, *(_format(_median_rate(results[t])) for t in targets)]
         line += [_format(_median_ratio(results[t], results[b]), True) for t, b in pairs]
         rows.append(line)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = []
-    for index, line in enumerate(rows):
-        cells = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
-        cells += [cell.rjust(width) for cell, width in zip(line[2:], widths[2:], strict=True)]
-        lines.append("  ".join(cells))
-        if index == 0:
-            lines.append("-" * len(lines[0]))
-    return "\n".join(lines)
+    return aligned(rows)
 
 
 def scaling_table(small: Samples, large: Samples, targets: list[str], factor: int) -> str:
