@@ -166,7 +166,12 @@ def check_answer(target: Target, op: str) -> None:
         return  # create answers EEXIST, unlink ENOENT if the other did not run: checked below
     names: list[bytes] = []
     fill_dir_t = target.prototypes["readdir"]._argtypes_[2]
-    counter = fill_dir_t(lambda buf, name, *rest: names.append(name) or 0)
+
+    def count(buf: Any, name: bytes, *rest: Any) -> int:
+        names.append(name)
+        return 0
+
+    counter = fill_dir_t(count)
     call = one_call(target, op, counter)
     if call is None:
         return
@@ -226,7 +231,7 @@ def _filler(fill_dir_t: Any) -> Any:
 
 def _fuse_object(fuse_class: type, operations: Any, encoding: str) -> Any:
     """An instance of a binding's ``FUSE`` class with what its callbacks use, unmounted."""
-    fuse = object.__new__(fuse_class)
+    fuse: Any = object.__new__(fuse_class)
     fuse.operations = operations
     fuse.raw_fi = False
     fuse.encoding, fuse.errors = encoding, "surrogateescape"

@@ -110,10 +110,10 @@ def fuse_class(module: Any) -> type:
             # name then costs ctypes no conversion but its own.
             decoded = None if path is None else path.decode(ENCODING, ERRORS)
             names = self.operations.readdir(decoded, fip.contents.fh)
-            fill = untyped_filler(cast(int, c_void_p.from_buffer(filler).value))
+            add = untyped_filler(cast(int, c_void_p.from_buffer(filler).value))
             head, tail = c_void_p(buf), (None, *zeros)
             for name in names:
-                if fill(head, name.encode(ENCODING, ERRORS), *tail):
+                if add(head, name.encode(ENCODING, ERRORS), *tail):
                     break
             return 0
 

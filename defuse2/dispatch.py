@@ -178,7 +178,7 @@ class Dispatcher(XattrOperations):
         else:
             try:
                 result = invoke(values, path, (fh,), self._context)
-                if type(result) is dict and "st_mode" in result:  # a copy, ours to complete
+                if type(result) is dict and "st_mode" in result:  # completed in a new dict
                     stat_result = {**self._stat_defaults, **result}
                 elif type(result) is Attributes:
                     stat_result = result.as_stat(self._uid, self._gid, self._time_ns)

@@ -101,11 +101,6 @@ class Inode:
         self.cached_stat: dict[str, int] | None = None
 
     @property
-    def is_regular(self) -> bool:
-        """Whether this is a regular file."""
-        return self.content is not None or stat.S_ISREG(self.mode)
-
-    @property
     def is_symlink(self) -> bool:
         """Whether this is a symbolic link."""
         return stat.S_ISLNK(self.mode)

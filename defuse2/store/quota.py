@@ -141,13 +141,6 @@ class Quota:
         with self._lock:
             return max(self.limit - self.used, 0)
 
-    def free_nodes(self) -> int | None:
-        """Nodes that can still be reserved, or ``None`` without a cap."""
-        with self._lock:
-            if self.max_nodes is None:
-                return None
-            return max(self.max_nodes - self.nodes, 0)
-
     def statfs(self) -> dict[str, int]:
         """The ``f_*`` fields of :manpage:`statvfs(3)` for this budget."""
         with self._lock:
