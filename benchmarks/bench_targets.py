@@ -11,7 +11,8 @@ Where it sits: kernel -> libfuse -> binding -> defuse2 dispatcher -> these.
     so the difference between ``routed`` and ``raw`` is what the framework
     costs: routing, argument injection, result conversion, the adapter.
 ``hello_fs``
-    One routed read-only file, ``/<name>.<ext>``, for ``routed_overhead.py``.
+    One routed resource, ``/<name>.<ext>``: 16 files of 8 KiB to stat, read and
+    rewrite in place, for ``routed_overhead.py``.
 """
 
 from __future__ import annotations
@@ -81,10 +82,11 @@ class Tree(Resource):
 
 
 hello_fs = FileSystem()
-HELLO = {f"file{index}": (f"content of file {index}\n" * 40).encode() for index in range(16)}
+#: 16 files of 8 KiB each, rewritten in place (a write never changes a size).
+HELLO = {f"file{index}": bytearray(b"%d" % (index % 10)) * 8192 for index in range(16)}
 _hello_attrs = {
     name: {
-        "st_mode": 0o100444,
+        "st_mode": 0o100644,
         "st_nlink": 1,
         "st_size": len(data),
         "st_uid": 0,
@@ -108,4 +110,8 @@ class Hello(Resource):
             raise FileNotFoundError(errno.ENOENT, "no such file") from None
 
     def read(self, size: int, offset: int, name: str) -> bytes:
-        return HELLO[name][offset : offset + size]
+        return bytes(HELLO[name][offset : offset + size])
+
+    def write(self, data: bytes, offset: int, name: str) -> int:
+        HELLO[name][offset : offset + len(data)] = data
+        return len(data)

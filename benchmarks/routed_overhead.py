@@ -1,36 +1,49 @@
 """What a routed resource costs per callback, compared with no framework at all.
 
-Where it sits: a client doing ``stat``/``pread`` on two real mounts, side by
-side in one run:
+Where it sits: a client doing ``stat``/``pread``/``pwrite`` on two real mounts,
+side by side in one run:
 
 ``routed``  ``bench_targets:hello_fs`` -- defuse2 with one routed resource,
-            ``/<name>.<ext>``, whose ``getattr``/``read`` are a dict lookup and
-            a slice;
-``raw``     the same dict lookup and slice in a plain binding ``Operations``
-            class (this file, ``--serve-raw``), no framework.
+            ``/<name>.<ext>``, whose ``getattr``/``read``/``write`` are a dict
+            lookup and a slice;
+``raw``     the same lookup and slice in a plain binding ``Operations`` class
+            (this file, ``--serve-raw``), which parses the path by hand.
 
 Both mounts get the same options, chosen so that every system call reaches the
-filesystem: ``attr_timeout=0,entry_timeout=0`` (every ``stat`` is a ``LOOKUP``
-plus a ``GETATTR``) and ``direct_io`` (every ``pread`` is a ``READ``), and run
-single-threaded. The overhead is ``time(routed) / time(raw) - 1`` per system
-call, end to end, as a user sees it; the median over several runs, alternating
-which mount goes first. Then the same callbacks are timed in-process (no
-kernel) to show the absolute cost in microseconds.
+filesystem and each is the same callbacks on both: ``attr_timeout=0,
+entry_timeout=0`` (every ``stat`` is a ``LOOKUP``), ``direct_io`` (every
+``pread`` is a ``READ``), ``default_permissions``, single-threaded, and no
+extended attributes on either side (``xattrs=no``: otherwise the kernel asks
+``getxattr`` before each write, one more callback that ``roundtrips.py``
+counts).
+
+What is compared is **CPU time per system call, end to end**: the client
+thread's CPU time (the system call, the VFS and FUSE's request in the kernel)
+plus that of every thread of the server process (reading the request from
+``/dev/fuse``, libfuse, the binding, the Python callback, the reply), read from
+``/proc/PID/task/*/schedstat``. Unlike wall-clock time, it leaves out the time
+both sides wait for the scheduler, which on a shared machine varies more than
+the whole difference measured here. The overhead is ``cpu(routed) / cpu(raw)
+- 1``, per round, and the median over rounds (which mount goes first
+alternates). Wall-clock medians are printed beside it. Then the same callbacks
+are timed in-process, without a kernel, in microseconds.
 
 Usage::
 
     python benchmarks/routed_overhead.py [--binding mfusepy|fusepy] [--libfuse 2|3]
-                                         [--runs 7] [--calls 5000]
+                                         [--runs 9] [--calls 5000]
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import glob
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,13 +51,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mounts  # noqa: E402
 
 #: Options both sides are mounted with (defuse2 adds its own defaults on top;
-#: the raw side is given the same ones by hand).
+#: the raw side is given the one that matters here by hand).
 SHARED = ["nothreads", "attr_timeout=0", "entry_timeout=0", "direct_io"]
-DEFUSE2_DEFAULTS = ["default_permissions", "hard_remove"]
+RAW_ONLY = ["default_permissions"]
+ROUTED_ONLY = ["xattrs=no"]
+
+#: The file every system call works on (8 KiB, see ``bench_targets.HELLO``).
+NAME = "file3.txt"
 
 
 def serve_raw(mountpoint: str, binding_name: str, libfuse: int, options: list[str]) -> None:
-    """Serve the raw side: ``getattr``/``read``/``readdir`` over the same dict."""
+    """Serve the raw side: ``getattr``/``read``/``write`` over the same dicts."""
     from bench_targets import HELLO, _hello_attrs
     from raw_reference import import_binding
 
@@ -75,7 +92,12 @@ def serve_raw(mountpoint: str, binding_name: str, libfuse: int, options: list[st
 
         def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
             name = path[1:].rpartition(".")[0]
-            return HELLO[name][offset : offset + size]
+            return bytes(HELLO[name][offset : offset + size])
+
+        def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
+            name = path[1:].rpartition(".")[0]
+            HELLO[name][offset : offset + len(data)] = data
+            return len(data)
 
         def readdir(self, path: str, fh: int) -> list[str]:
             return [".", "..", *(f"{name}.txt" for name in HELLO)]
@@ -87,8 +109,6 @@ def serve_raw(mountpoint: str, binding_name: str, libfuse: int, options: list[st
     for option in options:
         key, _, value = option.partition("=")
         kwargs[key] = value if value else True
-    if libfuse == 3:
-        kwargs.pop("hard_remove", None)  # a fuse_config field on libfuse 3, set below
     binding.FUSE(RawHello(), mountpoint, foreground=True, fsname="raw", **kwargs)
 
 
@@ -98,7 +118,7 @@ def _start_raw(binding: str, libfuse: int) -> mounts.Mount:
 
     path = tempfile.mkdtemp(prefix="defuse2-bench-rawhello-")
     log = path + ".log"
-    options = ",".join(SHARED + DEFUSE2_DEFAULTS)
+    options = ",".join(SHARED + RAW_ONLY)
     argv = [
         sys.executable,
         os.path.abspath(__file__),
@@ -133,32 +153,95 @@ def _start_raw(binding: str, libfuse: int) -> mounts.Mount:
 
 def _start_routed(binding: str, libfuse: int) -> mounts.Mount:
     # "routed" would serve bench_targets:routed_fs; hello_fs is started the same way.
-    mount = mounts.start(
-        "defuse2[" + ",".join(SHARED) + "]", binding, libfuse, target="bench_targets:hello_fs"
-    )
+    options = ",".join(SHARED + ROUTED_ONLY)
+    mount = mounts.start(f"defuse2[{options}]", binding, libfuse, target="bench_targets:hello_fs")
     mount.name = "routed"
     return mount
 
 
-def time_stat(root: str, calls: int) -> float:
-    """Seconds per ``stat`` of an existing routed file."""
-    path = os.path.join(root, "file3.txt")
-    start = time.perf_counter()
-    for _ in range(calls):
-        os.stat(path)
-    return (time.perf_counter() - start) / calls
+# -- the system calls ---------------------------------------------------------------------
 
 
-def time_read(root: str, calls: int) -> float:
-    """Seconds per 4 KiB ``pread`` (each one a READ callback under ``direct_io``)."""
-    fd = os.open(os.path.join(root, "file3.txt"), os.O_RDONLY)
-    try:
-        start = time.perf_counter()
+def _stat(root: str) -> Callable[[int], None]:
+    path = os.path.join(root, NAME)
+
+    def run(calls: int) -> None:
         for _ in range(calls):
-            os.pread(fd, 4096, 0)
-        return (time.perf_counter() - start) / calls
-    finally:
-        os.close(fd)
+            os.stat(path)
+
+    return run
+
+
+def _pread(size: int) -> Callable[[str], Callable[[int], None]]:
+    def on(root: str) -> Callable[[int], None]:
+        def run(calls: int) -> None:
+            fd = os.open(os.path.join(root, NAME), os.O_RDONLY)
+            try:
+                for _ in range(calls):
+                    os.pread(fd, size, 0)
+            finally:
+                os.close(fd)
+
+        return run
+
+    return on
+
+
+def _pwrite(size: int) -> Callable[[str], Callable[[int], None]]:
+    data = b"w" * size
+
+    def on(root: str) -> Callable[[int], None]:
+        def run(calls: int) -> None:
+            fd = os.open(os.path.join(root, NAME), os.O_WRONLY)
+            try:
+                for _ in range(calls):
+                    os.pwrite(fd, data, 0)
+            finally:
+                os.close(fd)
+
+        return run
+
+    return on
+
+
+#: Each system call measured: its label, and a runner of ``calls`` of it on a mount.
+SYSCALLS: dict[str, Callable[[str], Callable[[int], None]]] = {
+    "stat": _stat,
+    "pread 4K": _pread(4096),
+    "pwrite 4K": _pwrite(4096),
+    "pwrite 100B": _pwrite(100),
+}
+
+
+def server_cpu_ns(pid: int) -> int:
+    """CPU time, in ns, of every thread of process ``pid`` so far."""
+    total = 0
+    for name in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            with open(name) as handle:
+                total += int(handle.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that just ended
+    return total
+
+
+def pin(mount: mounts.Mount, cpu: int) -> None:
+    """Run every thread of the server on CPU ``cpu``, as the client does."""
+    assert mount.process is not None
+    for task in os.listdir(f"/proc/{mount.process.pid}/task"):
+        os.sched_setaffinity(int(task), {cpu})
+
+
+def measure(mount: mounts.Mount, run: Callable[[int], None], calls: int) -> tuple[float, float]:
+    """(CPU ns, wall ns) per system call: the client thread's plus the server's."""
+    assert mount.process is not None
+    pid = mount.process.pid
+    run(calls // 10)  # warm up
+    server, client, wall = server_cpu_ns(pid), time.thread_time_ns(), time.perf_counter_ns()
+    run(calls)
+    wall = time.perf_counter_ns() - wall
+    cpu = time.thread_time_ns() - client + server_cpu_ns(pid) - server
+    return cpu / calls, wall / calls
 
 
 def in_process(calls: int) -> dict[str, tuple[float, float]]:
@@ -176,7 +259,11 @@ def in_process(calls: int) -> dict[str, tuple[float, float]]:
         raise OSError(errno.ENOENT, "no such file")
 
     def raw_read(path: str, size: int, offset: int, fh: int) -> bytes:
-        return HELLO[path[1:].rpartition(".")[0]][offset : offset + size]
+        return bytes(HELLO[path[1:].rpartition(".")[0]][offset : offset + size])
+
+    def raw_write(path: str, data: bytes, offset: int, fh: int) -> int:
+        HELLO[path[1:].rpartition(".")[0]][offset : offset + len(data)] = data
+        return len(data)
 
     def per_call(function: Any, *args: Any) -> float:
         best = float("inf")
@@ -187,14 +274,16 @@ def in_process(calls: int) -> dict[str, tuple[float, float]]:
             best = min(best, (time.perf_counter() - start) / calls)
         return best * 1e6
 
+    path, data = "/" + NAME, b"w" * 4096
     return {
-        "getattr": (
-            per_call(raw_getattr, "/file3.txt", None),
-            per_call(dispatcher.getattr, "/file3.txt", None),
+        "getattr": (per_call(raw_getattr, path, None), per_call(dispatcher.getattr, path, None)),
+        "read 4K": (
+            per_call(raw_read, path, 4096, 0, 0),
+            per_call(dispatcher.read, path, 4096, 0, 0),
         ),
-        "read": (
-            per_call(raw_read, "/file3.txt", 4096, 0, 0),
-            per_call(dispatcher.read, "/file3.txt", 4096, 0, 0),
+        "write 4K": (
+            per_call(raw_write, path, data, 0, 0),
+            per_call(dispatcher.write, path, data, 0, 0),
         ),
     }
 
@@ -202,45 +291,55 @@ def in_process(calls: int) -> dict[str, tuple[float, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binding", default="mfusepy", choices=["mfusepy", "fusepy"])
-    parser.add_argument("--libfuse", type=int, default=3, choices=[2, 3])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--libfuse", type=int, default=None, choices=[2, 3])
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--cpu", type=int, default=0, help="the CPU both sides run on")
     parser.add_argument("--serve-raw", metavar="MOUNTPOINT", help=argparse.SUPPRESS)
     parser.add_argument("--options", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    libfuse = args.libfuse or (2 if args.binding == "fusepy" else 3)
     if args.serve_raw:
-        serve_raw(args.serve_raw, args.binding, args.libfuse, args.options.split(","))
+        serve_raw(args.serve_raw, args.binding, libfuse, args.options.split(","))
         return 0
-    if args.binding == "fusepy" and args.libfuse != 2:
+    if args.binding == "fusepy" and libfuse != 2:
         parser.error("fusepy runs on libfuse 2 only")
     print(
-        f"routed getattr/read vs a plain {args.binding} Operations class, libfuse "
-        f"{args.libfuse}; options {','.join(SHARED)}; {args.runs} runs x {args.calls} calls"
+        f"routed vs a plain {args.binding} Operations class, libfuse {libfuse}; "
+        f"options {','.join(SHARED)}; {args.runs} runs x {args.calls} calls"
     )
     started: list[mounts.Mount] = []
-    times: dict[str, dict[str, list[float]]] = {"stat": {}, "pread 4K": {}}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    wall: dict[tuple[str, str], list[float]] = {}
     try:
-        started.append(_start_raw(args.binding, args.libfuse))
-        started.append(_start_routed(args.binding, args.libfuse))
+        started.append(_start_raw(args.binding, libfuse))
+        started.append(_start_routed(args.binding, libfuse))
+        os.sched_setaffinity(0, {args.cpu})
+        for mount in started:
+            pin(mount, args.cpu)
         for run in range(args.runs):
             order = started if run % 2 == 0 else started[::-1]
-            for name, measure in (("stat", time_stat), ("pread 4K", time_read)):
+            for syscall, runner in SYSCALLS.items():
                 for mount in order:
-                    measure(mount.path, args.calls // 10)  # warm up
-                    times[name].setdefault(mount.name, []).append(measure(mount.path, args.calls))
+                    spent, waited = measure(mount, runner(mount.path), args.calls)
+                    cpu.setdefault((syscall, mount.name), []).append(spent)
+                    wall.setdefault((syscall, mount.name), []).append(waited)
     finally:
         for mount in started:
             mounts.stop(mount)
     print(
-        f"\n{'syscall':10} {'raw us':>8} {'routed us':>10} {'overhead':>9}  (median of runs;"
-        " per-run ratio, then median)"
+        f"\n{'syscall':12} {'raw cpu us':>10} {'routed':>8} {'overhead':>9} {'spread':>16}"
+        f" {'wall: raw us':>13} {'routed':>8}"
     )
-    for name, by_target in times.items():
-        raw, routed = by_target["raw"], by_target["routed"]
+    for syscall in SYSCALLS:
+        raw, routed = cpu[syscall, "raw"], cpu[syscall, "routed"]
         ratios = [b / a - 1 for a, b in zip(raw, routed, strict=True)]
+        spread = f"{min(ratios):+.1%} .. {max(ratios):+.1%}"
         print(
-            f"{name:10} {statistics.median(raw) * 1e6:8.1f} {statistics.median(routed) * 1e6:10.1f}"
-            f" {statistics.median(ratios):+9.1%}   spread {min(ratios):+.1%} .. {max(ratios):+.1%}"
+            f"{syscall:12} {statistics.median(raw) / 1e3:10.2f}"
+            f" {statistics.median(routed) / 1e3:8.2f} {statistics.median(ratios):+9.1%}"
+            f" {spread:>16} {statistics.median(wall[syscall, 'raw']) / 1e3:13.1f}"
+            f" {statistics.median(wall[syscall, 'routed']) / 1e3:8.1f}"
         )
     print("\nin-process, no kernel: microseconds per callback (best of 5)")
     print(f"{'callback':10} {'raw':>8} {'defuse2':>8} {'extra':>8}")

@@ -240,7 +240,9 @@ def fuse_class(module: Any) -> type:
         def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
             decoded = None if path is None else path.decode(ENCODING, ERRORS)
             data = self.operations.read(decoded, size, offset, fip.contents.fh)
-            count = min(len(data), size)
+            count = len(data)
+            if count > size:
+                count = size
             if count:
                 memmove(buf, data, count)
             return count

@@ -39,15 +39,13 @@ from .dispatch_xattrs import XattrOperations
 from .errors import DefuseError
 from .operations import ARGUMENTS, MUTATING
 from .resources import as_bytes
-from .routing import Route
+from .routing import Found, Route
 from .store.base import Buffer, Context
 
 if TYPE_CHECKING:
     from .filesystem import FileSystem
 
 log = logging.getLogger("defuse2")
-
-Found = tuple[Route, Mapping[str, Any]]
 
 
 #: Operations that, for a path no route serves, go to the store's method of the same
@@ -95,9 +93,6 @@ class Dispatcher(XattrOperations):
         )
 
     # -- the machinery ------------------------------------------------------------------
-    def _match(self, path: str | None) -> Found | None:
-        return None if path is None else self._routes.match(path)
-
     def _failed(self, op: str, path: str, route: Route, error: Exception) -> OSError:
         """The error to answer for an exception from a resource: its errno, or ``EIO``."""
         code = errno_of(error) if isinstance(error, OSError) else None
@@ -129,7 +124,7 @@ class Dispatcher(XattrOperations):
         invoke = route.invokers.get(op)
         if invoke is not None:
             try:
-                return invoke(values, path, args, self._context)
+                return invoke(values, path, self._context, *args)
             except Exception as error:
                 raise self._failed(op, path, route, error) from error
         if op in MUTATING:
@@ -138,7 +133,7 @@ class Dispatcher(XattrOperations):
 
     def describe(self, path: str | None) -> tuple[str, Mapping[str, Any]]:
         """Which route serves ``path`` (its rule, or ``"store"``) and with which values."""
-        found = self._match(path)
+        found = self._routes.match(path)
         return ("store", {}) if found is None else (found[0].rule, found[1])
 
     @property
@@ -161,13 +156,13 @@ class Dispatcher(XattrOperations):
         """Whether the content at ``path`` may change behind the kernel's back."""
         if not self._routes.has_dynamic:
             return False
-        found = self._match(path)
+        found = self._routes.match(path)
         return found is not None and bool(getattr(found[0].resource, "dynamic", False))
 
     # -- attributes ---------------------------------------------------------------------
     def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]:
         """:manpage:`stat(2)`."""
-        found = None if path is None else self._routes.match(path)
+        found = self._routes.match(path)
         if found is None:
             return self.store.getattr(path, fh)
         route, values = found
@@ -177,7 +172,7 @@ class Dispatcher(XattrOperations):
             stat_result = derived.as_stat(self._uid, self._gid, self._time_ns)
         else:
             try:
-                result = invoke(values, path, (fh,), self._context)
+                result = invoke(values, path, self._context, fh)
                 if type(result) is dict and "st_mode" in result:  # completed in a new dict
                     stat_result = {**self._stat_defaults, **result}
                 elif type(result) is Attributes:
@@ -214,7 +209,7 @@ class Dispatcher(XattrOperations):
     # -- directories --------------------------------------------------------------------
     def readdir(self, path: str | None, fh: int | None = None) -> list[str]:
         """:manpage:`readdir(3)`: the resource's names, static child routes, the store's."""
-        found = None if path is None else self._routes.match(path)
+        found = self._routes.match(path)
         if found is None:
             stored = self.store.readdir(path, fh)  # type: ignore[arg-type]
             static = self._routes.static_children(path) if path is not None else ()
@@ -257,7 +252,7 @@ class Dispatcher(XattrOperations):
 
     def releasedir(self, path: str | None, fh: int) -> None:
         """:manpage:`closedir(3)`."""
-        found = None if path is None else self._routes.match(path)
+        found = self._routes.match(path)
         if found is None:
             self.store.releasedir(path, fh)
             return
@@ -295,7 +290,7 @@ class Dispatcher(XattrOperations):
 
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
         """:manpage:`pread(2)`: ``bytes`` or ``str`` from the resource, at most ``size``."""
-        found = None if path is None else self._routes.match(path)
+        found = self._routes.match(path)
         if found is None:
             return self.store.read(path, size, offset, fh)
         route, values = found
@@ -304,7 +299,7 @@ class Dispatcher(XattrOperations):
             code = errno.EISDIR if self._is_dir(path) else errno.ENOTSUP  # type: ignore[arg-type]
             raise fail(code, path)
         try:
-            data = invoke(values, path, (size, offset, fh), self._context)
+            data = invoke(values, path, self._context, size, offset, fh)
             if type(data) is not bytes:
                 data = as_bytes(data, "read")
         except Exception as error:
@@ -337,7 +332,7 @@ class Dispatcher(XattrOperations):
         binding's buffer that is valid only during the call: the store copies what it
         keeps, and a resource always receives ``bytes``.
         """
-        found = None if path is None else self._routes.match(path)
+        found = self._routes.match(path)
         if found is None:
             ctx = self._write_context or self._context()
             return self.store.write(path, data, offset, fh, ctx=ctx)
@@ -348,7 +343,7 @@ class Dispatcher(XattrOperations):
         if type(data) is not bytes:
             data = bytes(data)
         try:
-            result = invoke(values, path, (data, offset, fh), self._context)
+            result = invoke(values, path, self._context, data, offset, fh)
         except Exception as error:
             raise self._failed("write", path, route, error) from error  # type: ignore[arg-type]
         if result is None:
@@ -385,13 +380,13 @@ class Dispatcher(XattrOperations):
 
     def rename(self, old: str, new: str, flags: int = 0) -> None:
         """:manpage:`rename(2)`; between a resource and the store it is ``EXDEV``."""
-        if (self._match(old) is None) != (self._match(new) is None):
+        if (self._routes.match(old) is None) != (self._routes.match(new) is None):
             raise fail(errno.EXDEV, new)
         self._make("rename", new, (old, new, flags), (old, new, flags), served_by=old)
 
     def link(self, target: str, source: str) -> None:
         """:manpage:`link(2)`: make ``target``, a new name of ``source``."""
-        if (self._match(target) is None) != (self._match(source) is None):
+        if (self._routes.match(target) is None) != (self._routes.match(source) is None):
             raise fail(errno.EXDEV, target)
         self._make("link", target, (target, source), (target, source))
 
@@ -426,7 +421,7 @@ class Dispatcher(XattrOperations):
         missing: list[str] = []
         parent = os.path.dirname(path)
         while parent != "/" and not self._store_has(parent):
-            found = self._match(parent)
+            found = self._routes.match(parent)
             if found is None or not self._is_dir(parent):
                 return False
             missing.append(parent)
@@ -439,7 +434,7 @@ class Dispatcher(XattrOperations):
         """Whether a resource serves ``path``; if so, it has answered ``op`` (``EROFS`` for
         a change it lacks). Otherwise the caller asks the store, directly: a call with
         ``*args`` and a keyword costs more than the rest of the dispatch."""
-        found = None if path is None else self._routes.match(path)
+        found = self._routes.match(path)
         if found is None:
             return False
         self._resource(op, found, path, args)  # type: ignore[arg-type]

@@ -108,6 +108,10 @@ class Route:
         return type(self.resource).__name__
 
 
+#: What a match gives: the route serving a path, and the path's values of its variables.
+Found = tuple[Route, Mapping[str, Any]]
+
+
 def split_rule(rule: str) -> list[str]:
     """Split a rule into segments at ``/`` outside ``<...>``: ``"/a/<b>"`` -> ``["a", "<b>"]``."""
     segments: list[str] = []
@@ -200,9 +204,7 @@ class RouteMap:
         #: Whether any route's resource is dynamic (see ``Resource.dynamic``).
         self.has_dynamic = any(getattr(r.resource, "dynamic", False) for r in self._routes)
         #: The route serving a path and its variables, or ``None`` for the store.
-        self.match: Callable[[str], tuple[Route, Mapping[str, Any]] | None] = lru_cache(
-            maxsize=MATCH_CACHE_SIZE
-        )(self._match)
+        self.match: Callable[[str | None], Found | None] = _MatchCache(self._match).__getitem__
         if not self._routes:  # every path goes to the store: nothing to match or remember
             self.match = _NO_ROUTES.get  # None for every path, without a Python frame
         self.static_children = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._static_children)
@@ -211,8 +213,11 @@ class RouteMap:
     def __iter__(self) -> Iterator[Route]:
         return iter(self._routes)
 
-    def _match(self, path: str) -> tuple[Route, Mapping[str, Any]] | None:
-        """The route serving ``path`` and its variables, or ``None`` for the store."""
+    def _match(self, path: str | None) -> Found | None:
+        """The route serving ``path`` and its variables, or ``None`` for the store (and for
+        ``None``, the path of a file unlinked while open)."""
+        if path is None:
+            return None
         try:
             route, values = self._adapter.match(path, method="GET")
         except (NotFound, ValueError):  # a converter's to_python may refuse with ValueError
@@ -269,7 +274,27 @@ class RouteMap:
 
 
 #: Stays empty: its ``get`` is the match of any path in a map without routes.
-_NO_ROUTES: dict[str, tuple[Route, Mapping[str, Any]]] = {}
+_NO_ROUTES: dict[str | None, Found] = {}
+
+
+class _MatchCache(dict[str | None, "Found | None"]):
+    """Path -> its match, computed on first sight: a hit costs one dict lookup in C.
+
+    At most :data:`MATCH_CACHE_SIZE` paths are kept; past that, the oldest is forgotten.
+    (A :func:`functools.lru_cache` reorders its entries on every hit, which costs more
+    than the lookup.)
+    """
+
+    def __init__(self, match: Callable[[str | None], Found | None]) -> None:
+        super().__init__()
+        self._compute = match
+
+    def __missing__(self, path: str | None) -> Found | None:
+        found = self._compute(path)
+        if len(self) >= MATCH_CACHE_SIZE:
+            del self[next(iter(self))]
+        self[path] = found
+        return found
 
 
 def _converter_arguments(text: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -26,7 +26,7 @@ from typing import Any
 from .errors import DefuseError
 from .operations import ARGUMENTS, EXTRAS
 
-Invoker = Callable[[Mapping[str, Any], Any, tuple[Any, ...], Callable[[], Any]], Any]
+Invoker = Callable[..., Any]
 
 
 @cache
@@ -97,9 +97,10 @@ def check(
 
 
 def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -> Invoker:
-    """A fast caller of ``function`` for ``op``: ``invoke(values, path, args, context)``.
+    """A fast caller of ``function`` for ``op``: ``invoke(values, path, context, *args)``.
 
-    ``args`` are the operation's arguments in :data:`~defuse2.operations.ARGUMENTS` order;
+    ``args`` are the operation's arguments in :data:`~defuse2.operations.ARGUMENTS` order,
+    passed one by one (``invoke(values, path, context, size, offset, fh)`` for ``read``);
     ``context`` is called only when the method names ``ctx``. The caller is compiled once,
     as a plain ``lambda`` that passes each argument in the method's own order (by position
     while it can, then by name), so a callback costs one call.
@@ -111,7 +112,7 @@ def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -
     by_position = True
     for name in names:
         if name in arguments:
-            value = f"args[{arguments.index(name)}]"
+            value = name
         elif name in variables and not takes_kwargs:
             value = f"values[{name!r}]"
         elif name == "path":
@@ -125,7 +126,8 @@ def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -
         passed.append(value if by_position else f"{name}={value}")
     if takes_kwargs and variables:
         passed.append("**values")
-    source = f"lambda values, path, args, context: function({', '.join(passed)})"
+    lambda_parameters = ", ".join(("values", "path", "context", *arguments))
+    source = f"lambda {lambda_parameters}: function({', '.join(passed)})"
     compiled: Invoker = eval(source, {"function": function})  # names are checked identifiers
     return compiled
 

@@ -204,3 +204,25 @@ def test_the_match_cache_follows_route_changes(fs: FileSystem) -> None:
         pass
 
     assert fs.match("/late.txt").resource == "Late"  # type: ignore[union-attr]
+
+
+def test_the_match_cache_is_bounded_and_forgets_the_oldest_path(
+    fs: FileSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from defuse2 import routing
+
+    monkeypatch.setattr(routing, "MATCH_CACHE_SIZE", 4)
+
+    @fs.route("/<name>.txt")
+    class Text(Resource):
+        pass
+
+    match = fs.url_map.match
+    cache = match.__self__  # type: ignore[attr-defined]
+    paths = [f"/{index}.txt" for index in range(6)] + ["/other", None]
+    for path in paths:
+        found = match(path)
+        assert (found is None) == (path in ("/other", None))
+    assert list(cache) == ["/4.txt", "/5.txt", "/other", None]
+    assert match("/0.txt")[1] == {"name": "0"}  # forgotten, matched again
+    assert len(cache) == 4
