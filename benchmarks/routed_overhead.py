@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import glob
 import os
@@ -162,7 +163,7 @@ def _start_routed(binding: str, libfuse: int) -> mounts.Mount:
 # -- the system calls ---------------------------------------------------------------------
 
 
-def _stat(root: str) -> Callable[[int], None]:
+def _stat(root: str, stack: contextlib.ExitStack) -> Callable[[int], None]:
     path = os.path.join(root, NAME)
 
     def run(calls: int) -> None:
@@ -172,40 +173,44 @@ def _stat(root: str) -> Callable[[int], None]:
     return run
 
 
-def _pread(size: int) -> Callable[[str], Callable[[int], None]]:
-    def on(root: str) -> Callable[[int], None]:
+def _opened(root: str, flags: int, stack: contextlib.ExitStack) -> int:
+    """A descriptor of the measured file, closed when ``stack`` closes."""
+    fd = os.open(os.path.join(root, NAME), flags)
+    stack.callback(os.close, fd)
+    return fd
+
+
+def _pread(size: int) -> Callable[[str, contextlib.ExitStack], Callable[[int], None]]:
+    def on(root: str, stack: contextlib.ExitStack) -> Callable[[int], None]:
+        fd = _opened(root, os.O_RDONLY, stack)
+
         def run(calls: int) -> None:
-            fd = os.open(os.path.join(root, NAME), os.O_RDONLY)
-            try:
-                for _ in range(calls):
-                    os.pread(fd, size, 0)
-            finally:
-                os.close(fd)
+            for _ in range(calls):
+                os.pread(fd, size, 0)
 
         return run
 
     return on
 
 
-def _pwrite(size: int) -> Callable[[str], Callable[[int], None]]:
+def _pwrite(size: int) -> Callable[[str, contextlib.ExitStack], Callable[[int], None]]:
     data = b"w" * size
 
-    def on(root: str) -> Callable[[int], None]:
+    def on(root: str, stack: contextlib.ExitStack) -> Callable[[int], None]:
+        fd = _opened(root, os.O_WRONLY, stack)
+
         def run(calls: int) -> None:
-            fd = os.open(os.path.join(root, NAME), os.O_WRONLY)
-            try:
-                for _ in range(calls):
-                    os.pwrite(fd, data, 0)
-            finally:
-                os.close(fd)
+            for _ in range(calls):
+                os.pwrite(fd, data, 0)
 
         return run
 
     return on
 
 
-#: Each system call measured: its label, and a runner of ``calls`` of it on a mount.
-SYSCALLS: dict[str, Callable[[str], Callable[[int], None]]] = {
+#: Each system call measured: its label, and what makes a runner of ``calls`` of it on a
+#: mount (opening, outside the measured part, what it needs until ``stack`` closes).
+SYSCALLS: dict[str, Callable[[str, contextlib.ExitStack], Callable[[int], None]]] = {
     "stat": _stat,
     "pread 4K": _pread(4096),
     "pwrite 4K": _pwrite(4096),
@@ -225,23 +230,28 @@ def server_cpu_ns(pid: int) -> int:
     return total
 
 
-def pin(mount: mounts.Mount, cpu: int) -> None:
-    """Run every thread of the server on CPU ``cpu``, as the client does."""
-    assert mount.process is not None
-    for task in os.listdir(f"/proc/{mount.process.pid}/task"):
-        os.sched_setaffinity(int(task), {cpu})
-
-
-def measure(mount: mounts.Mount, run: Callable[[int], None], calls: int) -> tuple[float, float]:
-    """(CPU ns, wall ns) per system call: the client thread's plus the server's."""
-    assert mount.process is not None
-    pid = mount.process.pid
-    run(calls // 10)  # warm up
+def measure(pid: int, run: Callable[[int], None], calls: int) -> tuple[int, int]:
+    """(CPU ns, wall ns) of ``calls`` system calls: the client thread's plus the server's."""
     server, client, wall = server_cpu_ns(pid), time.thread_time_ns(), time.perf_counter_ns()
     run(calls)
     wall = time.perf_counter_ns() - wall
-    cpu = time.thread_time_ns() - client + server_cpu_ns(pid) - server
-    return cpu / calls, wall / calls
+    return time.thread_time_ns() - client + server_cpu_ns(pid) - server, wall
+
+
+Runner = tuple[int, Callable[[int], None]]  # the server's pid, and calls -> None
+
+
+def one_run(runners: dict[str, Runner], calls: int, slices: int) -> dict[str, tuple[float, float]]:
+    """(CPU ns, wall ns) per system call on each mount, measured in ``slices`` turns that
+    alternate between the mounts, so that a burst of load elsewhere hits both alike."""
+    spent = dict.fromkeys(runners, (0, 0))
+    for turn in range(slices):
+        for name in list(runners)[:: 1 if turn % 2 == 0 else -1]:
+            pid, run = runners[name]
+            cpu, wall = measure(pid, run, calls // slices)
+            spent[name] = (spent[name][0] + cpu, spent[name][1] + wall)
+    done = slices * (calls // slices)
+    return {name: (cpu / done, wall / done) for name, (cpu, wall) in spent.items()}
 
 
 def in_process(calls: int) -> dict[str, tuple[float, float]]:
@@ -316,14 +326,18 @@ def main(argv: list[str] | None = None) -> int:
         started.append(_start_routed(args.binding, libfuse))
         os.sched_setaffinity(0, {args.cpu})
         for mount in started:
-            pin(mount, args.cpu)
-        for run in range(args.runs):
-            order = started if run % 2 == 0 else started[::-1]
-            for syscall, runner in SYSCALLS.items():
-                for mount in order:
-                    spent, waited = measure(mount, runner(mount.path), args.calls)
-                    cpu.setdefault((syscall, mount.name), []).append(spent)
-                    wall.setdefault((syscall, mount.name), []).append(waited)
+            mounts.pin(mount, args.cpu)
+        for syscall, make in SYSCALLS.items():
+            with contextlib.ExitStack() as stack:
+                runners: dict[str, Runner] = {}
+                for mount in started:
+                    assert mount.process is not None
+                    runners[mount.name] = (mount.process.pid, make(mount.path, stack))
+                    runners[mount.name][1](args.calls // 10)  # warm up
+                for _ in range(args.runs):
+                    for name, (spent, waited) in one_run(runners, args.calls, 10).items():
+                        cpu.setdefault((syscall, name), []).append(spent)
+                        wall.setdefault((syscall, name), []).append(waited)
     finally:
         for mount in started:
             mounts.stop(mount)

@@ -10,7 +10,7 @@ Usage::
     python benchmarks/suite.py [--quick] [--binding mfusepy|fusepy|all]
                                [--libfuse 2|3|all] [--targets raw,raw+,defuse2,routed,tmpfs]
                                [--rounds N] [--workloads sequential,small,...]
-                               [--scaling] [--json FILE]
+                               [--scaling] [--json FILE] [--cpu N]
 
 Ratios are computed within each round (target rate / raw rate of the same
 round) and the median over rounds is printed; above 1.0 is faster than raw.
@@ -104,11 +104,15 @@ def measure(
     caches: CacheDropper,
     timeout: float,
     log: Callable[[str], None],
+    cpu: int | None = None,
 ) -> tuple[list[Samples], dict[str, str]]:
     """Mount *targets*, run *rounds* rounds of *workloads* on each, unmount.
 
     Each workload runs on each target at every one of *sizes* back to back, so
     the scaling check compares sizes measured under the same load.
+
+    With *cpu*, every server runs on that CPU only, as the caller does (see
+    :func:`mounts.pin`).
 
     :return: the samples (one per entry of *sizes*) and, per target, a note on
         what was mounted (or why it failed).
@@ -121,6 +125,8 @@ def measure(
             try:
                 live[spec] = mounts.start(spec, binding, libfuse)
                 notes[spec] = live[spec].kind
+                if cpu is not None:
+                    mounts.pin(live[spec], cpu)
             except RuntimeError as error:
                 notes[spec] = f"FAILED to mount: {str(error).splitlines()[0]}"
                 log(str(error))
@@ -283,6 +289,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per workload")
     parser.add_argument("--json", help="also write every sample to this file")
+    parser.add_argument("--cpu", type=int, help="run the client and every server on this one CPU")
     args = parser.parse_args(list(argv) if argv is not None else None)
     for spec in args.targets:
         mounts.parse_target(spec)
@@ -292,6 +299,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("note: not root; tmpfs falls back to /dev/shm and caches to posix_fadvise")
     rounds = args.rounds or (2 if args.quick else 3)
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
     caches = CacheDropper()
     sizes = QUICK if args.quick or args.scaling else FULL
     log = print
@@ -318,6 +327,7 @@ def main(argv: Iterable[str] | None = None) -> int:
                 caches,
                 args.timeout,
                 log,
+                args.cpu,
             )
             print(f"\n{title}: scaling, time at {factor}x data / time at 1x (linear = {factor}x)")
             print(scaling_table(small, large, args.targets, factor))
@@ -333,6 +343,7 @@ def main(argv: Iterable[str] | None = None) -> int:
                 caches,
                 args.timeout,
                 log,
+                args.cpu,
             )
             print(f"\n{title}: medians of {rounds} rounds (rates; ratios per round, then median)")
             print(table(samples, args.targets))
