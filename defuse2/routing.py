@@ -15,6 +15,7 @@ Each rule also *implies* its parent directories: ``/users/<name>/profile.json`` 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -292,7 +293,9 @@ class _MatchCache(dict[str | None, "Found | None"]):
     def __missing__(self, path: str | None) -> Found | None:
         found = self._compute(path)
         if len(self) >= MATCH_CACHE_SIZE:
-            del self[next(iter(self))]
+            # On a threaded loop another thread may be forgetting the same path right now.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del self[next(iter(self))]
         self[path] = found
         return found
 
