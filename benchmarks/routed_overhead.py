@@ -21,17 +21,19 @@ What is compared is **CPU time per system call, end to end**: the client
 thread's CPU time (the system call, the VFS and FUSE's request in the kernel)
 plus that of every thread of the server process (reading the request from
 ``/dev/fuse``, libfuse, the binding, the Python callback, the reply), read from
-``/proc/PID/task/*/schedstat``. Unlike wall-clock time, it leaves out the time
-both sides wait for the scheduler, which on a shared machine varies more than
-the whole difference measured here. The overhead is ``cpu(routed) / cpu(raw)
-- 1``, per round, and the median over rounds (which mount goes first
-alternates). Wall-clock medians are printed beside it. Then the same callbacks
-are timed in-process, without a kernel, in microseconds.
+``/proc/PID/task/*/schedstat``. The client and both servers run on one CPU
+(``--cpu``), so each request is a switch from client to server and back, never
+the wake-up of an idle CPU, which on a virtual machine costs more, and varies
+more, than the whole difference measured here. Each run alternates between the
+two mounts in ten slices, so a burst of load elsewhere hits both alike; the
+overhead is ``cpu(routed) / cpu(raw) - 1`` per run, and its median over the
+runs. Wall-clock medians are printed beside it. Then the same callbacks are
+timed in-process, without a kernel, in microseconds.
 
 Usage::
 
     python benchmarks/routed_overhead.py [--binding mfusepy|fusepy] [--libfuse 2|3]
-                                         [--runs 9] [--calls 5000]
+                                         [--runs 9] [--calls 5000] [--cpu 0]
 """
 
 from __future__ import annotations
