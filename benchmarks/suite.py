@@ -311,6 +311,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print(f"cache drop before reads: {caches.method}")
+    if args.cpu is not None:
+        print(f"client and every server on CPU {args.cpu}")
     print(f"sizes: {sizes}")
     for binding, libfuse in configurations(args.binding, args.libfuse):
         title = f"{binding} / libfuse {libfuse}"
