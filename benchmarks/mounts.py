@@ -90,33 +90,14 @@ def command(
     """
     name, extra = parse_target(spec)
     if name == "raw":
-        argv = [
-            sys.executable,
-            os.path.join(HERE, "raw_reference.py"),
-            mountpoint,
-            "--binding",
-            binding,
-            "--libfuse",
-            str(libfuse),
-        ]
-        argv += ["--trace"] if trace else []
-        return argv + (["-o", ",".join(extra)] if extra else [])
-    target = (
-        target or {"defuse2": "bench_targets:store_fs", "routed": "bench_targets:routed_fs"}[name]
-    )
-    argv = [
-        sys.executable,
-        "-m",
-        "defuse2",
-        "mount",
-        target,
-        mountpoint,
-        "--foreground",
-        "--binding",
-        binding,
-        "--libfuse",
-        str(libfuse),
-    ]
+        program = [sys.executable, os.path.join(HERE, "raw_reference.py"), mountpoint]
+    else:
+        served = (
+            target
+            or {"defuse2": "bench_targets:store_fs", "routed": "bench_targets:routed_fs"}[name]
+        )
+        program = [sys.executable, "-m", "defuse2", "mount", served, mountpoint, "--foreground"]
+    argv = [*program, "--binding", binding, "--libfuse", str(libfuse)]
     argv += ["--trace"] if trace else []
     return argv + (["-o", ",".join(extra)] if extra else [])
 
@@ -145,23 +126,30 @@ def start(
     path = tempfile.mkdtemp(prefix=f"defuse2-bench-{name}-")
     if name == "tmpfs":
         return _start_tmpfs(spec, path)
+    argv = command(spec, path, binding, libfuse, target, trace)
+    return serve(spec, path, argv, libfuse, timeout)
+
+
+def serve(name: str, path: str, argv: list[str], libfuse: int, timeout: float = 20.0) -> Mount:
+    """Run ``argv``, a server that mounts on ``path`` in the foreground, and wait until
+    the mount answers; the server's output goes to a log beside ``path``."""
     log = path + ".log"
     with open(log, "wb") as handle:
         process = subprocess.Popen(
-            command(spec, path, binding, libfuse, target, trace),
+            argv,
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=_environment(libfuse),
             start_new_session=True,
         )
-    mount = Mount(spec, path, process, log, kind="fuse")
+    mount = Mount(name, path, process, log, kind="fuse")
     deadline = time.monotonic() + timeout
     while not os.path.ismount(path):
         if process.poll() is not None or time.monotonic() > deadline:
             tail = mount.log_tail()
             stop(mount)
-            raise RuntimeError(f"{spec} did not mount ({binding}, libfuse {libfuse}):\n{tail}")
+            raise RuntimeError(f"{name} did not mount (libfuse {libfuse}):\n{tail}")
         time.sleep(0.05)
     return mount
 

@@ -45,6 +45,7 @@ import glob
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -116,42 +117,11 @@ def serve_raw(mountpoint: str, binding_name: str, libfuse: int, options: list[st
 
 
 def _start_raw(binding: str, libfuse: int) -> mounts.Mount:
-    import subprocess
-    import tempfile
-
     path = tempfile.mkdtemp(prefix="defuse2-bench-rawhello-")
-    log = path + ".log"
     options = ",".join(SHARED + RAW_ONLY)
-    argv = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--serve-raw",
-        path,
-        "--binding",
-        binding,
-        "--libfuse",
-        str(libfuse),
-        "--options",
-        options,
-    ]
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(
-            argv,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=mounts._environment(libfuse),
-            start_new_session=True,
-        )
-    mount = mounts.Mount("raw", path, process, log, kind="fuse")
-    deadline = time.monotonic() + 20
-    while not os.path.ismount(path):
-        if process.poll() is not None or time.monotonic() > deadline:
-            tail = mount.log_tail()
-            mounts.stop(mount)
-            raise RuntimeError(f"raw hello did not mount:\n{tail}")
-        time.sleep(0.05)
-    return mount
+    argv = [sys.executable, os.path.abspath(__file__), "--serve-raw", path, "--options", options]
+    argv += ["--binding", binding, "--libfuse", str(libfuse)]
+    return mounts.serve("raw", path, argv, libfuse)
 
 
 def _start_routed(binding: str, libfuse: int) -> mounts.Mount:

@@ -317,39 +317,29 @@ def main(argv: Iterable[str] | None = None) -> int:
     for binding, libfuse in configurations(args.binding, args.libfuse):
         title = f"{binding} / libfuse {libfuse}"
         log(f"\n== {title}: {rounds} rounds, targets {', '.join(args.targets)}")
+        factor = 10
+        measured = [sizes, sizes.scaled(factor)] if args.scaling else [sizes]
+        samples, notes = measure(
+            args.targets,
+            binding,
+            libfuse,
+            measured,
+            rounds,
+            args.workloads,
+            caches,
+            args.timeout,
+            log,
+            args.cpu,
+        )
         if args.scaling:
-            factor = 10
-            (small, large), notes = measure(
-                args.targets,
-                binding,
-                libfuse,
-                [sizes, sizes.scaled(factor)],
-                rounds,
-                args.workloads,
-                caches,
-                args.timeout,
-                log,
-                args.cpu,
-            )
+            small, large = samples
             print(f"\n{title}: scaling, time at {factor}x data / time at 1x (linear = {factor}x)")
             print(scaling_table(small, large, args.targets, factor))
             dump[title] = {"1x": _jsonable(small), f"{factor}x": _jsonable(large)}
         else:
-            (samples,), notes = measure(
-                args.targets,
-                binding,
-                libfuse,
-                [sizes],
-                rounds,
-                args.workloads,
-                caches,
-                args.timeout,
-                log,
-                args.cpu,
-            )
             print(f"\n{title}: medians of {rounds} rounds (rates; ratios per round, then median)")
-            print(table(samples, args.targets))
-            dump[title] = _jsonable(samples)
+            print(table(samples[0], args.targets))
+            dump[title] = _jsonable(samples[0])
         for spec, note in notes.items():
             print(f"  {mounts.label(spec)}: {spec} -- {note}")
     print(f"\ntotal {time.monotonic() - began:.0f} s")

@@ -15,12 +15,13 @@ and never asks again.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from .answers import none_if_absent
 
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
@@ -252,12 +253,7 @@ class Operations:
         The kernel asks for ``security.capability`` before every ``write``; answering that
         nearly every file has none costs no exception this way.
         """
-        try:
-            return self.getxattr(path, name)
-        except OSError as error:
-            if error.errno == errno.ENODATA:
-                return None
-            raise
+        return none_if_absent(self.getxattr, path, name)
 
     def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> None:
         """:manpage:`setxattr(2)`."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .attributes import Attributes
@@ -46,6 +46,17 @@ ERRNO_OF_CLASS: dict[type[OSError], int] = {
     TimeoutError: errno.ETIMEDOUT,
     BlockingIOError: errno.EAGAIN,
 }
+
+
+def none_if_absent(getxattr: Callable[[str, str], bytes], path: str, name: str) -> bytes | None:
+    """``getxattr(path, name)``, or ``None`` where it fails with ``ENODATA`` (no such
+    attribute: the answer to nearly every ``security.capability`` asked before a write)."""
+    try:
+        return getxattr(path, name)
+    except OSError as error:
+        if error.errno == errno.ENODATA:
+            return None
+        raise
 
 
 def errno_of(error: OSError) -> int | None:

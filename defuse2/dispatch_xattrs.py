@@ -10,16 +10,14 @@ refuses to change them (``EROFS``), as every missing change is refused.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .answers import MISSING, as_data, fail
+from .answers import MISSING, as_data, fail, none_if_absent
 
 if TYPE_CHECKING:
-    from .routing import Route, RouteMap
+    from .routing import Found, RouteMap
     from .store.base import Context, Store
-
-    Found = tuple[Route, Mapping[str, Any]]
 
 
 class XattrOperations:
@@ -59,12 +57,7 @@ class XattrOperations:
                 return find(path, name)  # type: ignore[no-any-return]
         elif "getxattr" not in found[0].invokers:
             return None
-        try:
-            return self.getxattr(path, name)
-        except OSError as error:
-            if error.errno == errno.ENODATA:
-                return None
-            raise
+        return none_if_absent(self.getxattr, path, name)
 
     def listxattr(self, path: str) -> list[str]:
         """:manpage:`listxattr(2)`."""

@@ -15,12 +15,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from defuse2.mount import unmount
+from defuse2 import testing
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -50,21 +49,8 @@ def script_mount(argv, mountpoint):
     """Run ``argv`` (a command that mounts on ``mountpoint`` in the foreground) until the
     block ends; then unmount, wait for it to exit and check that it exited cleanly."""
     log = mountpoint.parent / f"{mountpoint.name}.log"
-    with log.open("wb") as output, subprocess.Popen(argv, stdout=output, stderr=output) as run:
-        try:
-            deadline = time.monotonic() + TIMEOUT
-            while not os.path.ismount(mountpoint):
-                assert run.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, f"no mount after {TIMEOUT} s"
-                time.sleep(0.05)
-            yield mountpoint
-        finally:
-            unmount(mountpoint, timeout=TIMEOUT)  # -u, then lazily if busy
-            try:
-                run.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                run.kill()
-                run.wait(timeout=TIMEOUT)
+    with testing.script_mount(argv, mountpoint, log, timeout=TIMEOUT) as run:
+        yield mountpoint
     assert run.returncode == 0, log.read_text()
 
 

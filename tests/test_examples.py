@@ -15,14 +15,14 @@ import os
 import signal
 import sqlite3
 import stat
-import subprocess
 import sys
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from defuse2.testing import script_mount
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_"))
@@ -142,25 +142,8 @@ def test_hello_script_mounts_in_the_foreground(tmp_path):
     mountpoint = empty_dir(tmp_path)
     log = tmp_path / "hello.log"
     command = [sys.executable, str(EXAMPLES / "hello.py"), str(mountpoint), "--foreground"]
-    with log.open("wb") as output, subprocess.Popen(command, stdout=output, stderr=output) as run:
-        try:
-            deadline = time.monotonic() + TIMEOUT
-            while not os.path.ismount(mountpoint):
-                assert run.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "hello.py did not mount"
-                time.sleep(0.05)
-            assert (mountpoint / "test2.txt").read_bytes() == b"test2test2test2test2"
-        finally:
-            if os.path.ismount(mountpoint):
-                subprocess.run(["fusermount3", "-u", str(mountpoint)], timeout=TIMEOUT, check=False)
-            try:
-                run.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                run.kill()
-                subprocess.run(
-                    ["fusermount3", "-uz", str(mountpoint)], timeout=TIMEOUT, check=False
-                )
-                run.wait(timeout=TIMEOUT)
+    with script_mount(command, mountpoint, log, timeout=TIMEOUT) as run:
+        assert (mountpoint / "test2.txt").read_bytes() == b"test2test2test2test2"
     assert run.returncode == 0, log.read_text()
     assert not os.path.ismount(mountpoint)
 

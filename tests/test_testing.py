@@ -216,3 +216,14 @@ def test_plugin_fixtures(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+def test_script_mount_refuses_a_command_that_exits_without_mounting(tmp_path: Path) -> None:
+    mountpoint = tmp_path / "m"
+    mountpoint.mkdir()
+    log = tmp_path / "log.txt"
+    argv = [sys.executable, "-c", "print('no mount here')"]
+    mounted = defuse2_testing.script_mount(argv, mountpoint, log, timeout=10)
+    with pytest.raises(RuntimeError, match="(?s)did not mount.*no mount here"), mounted:
+        pytest.fail("the block ran without a mount")
+    assert not os.path.ismount(mountpoint)

@@ -29,19 +29,23 @@ The pytest plugin (registered as ``defuse2``) gives three fixtures:
 ``defuse2_mount``
     a :class:`pathlib.Path` where it is really mounted (``fs.mounted``) for the test.
     Without a usable FUSE it skips, or fails when the environment variable ``CI`` is set.
+
+:func:`script_mount` runs a script that mounts in the foreground, as a user starts it.
 """
 
 # client.py: TestClient, the os-like methods; vfs.py: the kernel's part it plays (path
-# walk, descriptor table); gate.py: is FUSE usable here; plugin.py: the pytest fixtures.
+# walk, descriptor table); gate.py: is FUSE usable here; plugin.py: the pytest fixtures;
+# script.py: a filesystem served by a command of its own.
 import importlib.util
 
 from .client import TestClient as TestClient
 from .gate import fuse_unavailable_reason as fuse_unavailable_reason
 from .gate import require_fuse as require_fuse
+from .script import script_mount as script_mount
 from .vfs import MAXSYMLINKS as MAXSYMLINKS
 from .vfs import PATH_MAX as PATH_MAX
 
-__all__ = ["TestClient", "fuse_unavailable_reason"]
+__all__ = ["TestClient", "fuse_unavailable_reason", "script_mount"]
 
 # The pytest11 entry point names this package, so the fixtures are found here.
 if importlib.util.find_spec("pytest") is not None:

@@ -13,14 +13,13 @@ name the operations a live mount makes.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from defuse2.mount import unmount
+from defuse2.testing import script_mount
 
 HERE = Path(__file__).resolve().parent
 HELLO = HERE.parent.parent / "examples" / "hello.py"
@@ -40,30 +39,17 @@ def capture() -> dict[str, str]:
         mountpoint.mkdir()
         log_path = Path(tmp, "trace.log")
         command = [sys.executable, str(HELLO), str(mountpoint), "--trace"]
-        with log_path.open("wb") as log, subprocess.Popen(command, stdout=log, stderr=log) as run:
-            try:
-                deadline = time.monotonic() + TIMEOUT
-                while not os.path.ismount(mountpoint):
-                    if run.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"hello.py did not mount:\n{log_path.read_text()}")
-                    time.sleep(0.05)
-                traces = {}
-                for name, argv in COMMANDS.items():
-                    time.sleep(COLD)
-                    start = len(log_path.read_text().splitlines())
-                    *program, target = argv
-                    argv = [*program, str(mountpoint / target) if target else str(mountpoint)]
-                    subprocess.run(argv, check=True, timeout=TIMEOUT, capture_output=True)
-                    time.sleep(COLD)
-                    lines = log_path.read_text().splitlines()[start:]
-                    traces[name] = "\n".join(lines) + "\n"
-            finally:
-                unmount(mountpoint, timeout=TIMEOUT)  # -u, then lazily if busy
-                try:
-                    run.wait(timeout=TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    run.kill()
-                    run.wait(timeout=TIMEOUT)
+        with script_mount(command, mountpoint, log_path, timeout=TIMEOUT):
+            traces = {}
+            for name, argv in COMMANDS.items():
+                time.sleep(COLD)
+                start = len(log_path.read_text().splitlines())
+                *program, target = argv
+                argv = [*program, str(mountpoint / target) if target else str(mountpoint)]
+                subprocess.run(argv, check=True, timeout=TIMEOUT, capture_output=True)
+                time.sleep(COLD)
+                lines = log_path.read_text().splitlines()[start:]
+                traces[name] = "\n".join(lines) + "\n"
     return traces
 
 
