@@ -157,7 +157,7 @@ class Dispatcher(XattrOperations):
         if not self._routes.has_dynamic:
             return False
         found = self._routes.match(path)
-        return found is not None and bool(getattr(found[0].resource, "dynamic", False))
+        return found is not None and found[0].dynamic
 
     # -- attributes ---------------------------------------------------------------------
     def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]:

@@ -24,21 +24,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .dispatch import Dispatcher
 from .errors import DefuseError
-from .operations import ARGUMENTS
 from .resources import FunctionDirectory, FunctionFile, ImpliedDirectory, Resource
-from .routing import Route, RouteMap, split_rule
-from .signatures import check, invoker
+from .routing import Route, RouteMap
+from .scaffold import Group, Scaffold, Source, join_rule
 from .store.base import Context, Store
 
 if TYPE_CHECKING:
     from .testing import TestClient
-
-R = TypeVar("R", bound=type[Resource])
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RouteInfo(NamedTuple):
@@ -58,60 +54,7 @@ class Match(NamedTuple):
     variables: Mapping[str, Any]
 
 
-class Group:
-    """Routes that belong together under a prefix, like a Flask blueprint.
-
-    Declare routes on the group, then register it: ``fs.register(api, prefix="/api")``.
-    Routes added after registration go to every filesystem it is registered with.
-    """
-
-    def __init__(self, prefix: str = "") -> None:
-        self.prefix = prefix
-        self._records: list[tuple[str, str, Any, dict[str, Any]]] = []
-        self._targets: list[tuple[FileSystem, str]] = []
-
-    def _record(self, kind: str, rule: str, target: Any, options: dict[str, Any]) -> None:
-        self._records.append((kind, rule, target, options))
-        for filesystem, prefix in self._targets:
-            filesystem._apply(kind, join_rule(prefix, rule), target, options)
-
-    def route(self, rule: str) -> Callable[[R], R]:
-        """Like :meth:`FileSystem.route`, relative to the group's prefix."""
-
-        def decorator(cls: R) -> R:
-            self._record("route", rule, cls, {})
-            return cls
-
-        return decorator
-
-    def file(self, rule: str, *, mode: int = 0o444, dynamic: bool = False) -> Callable[[F], F]:
-        """Like :meth:`FileSystem.file`, relative to the group's prefix."""
-
-        def decorator(function: F) -> F:
-            self._record("file", rule, function, {"mode": mode, "dynamic": dynamic})
-            return function
-
-        return decorator
-
-    def directory(self, rule: str) -> Callable[[F], F]:
-        """Like :meth:`FileSystem.directory`, relative to the group's prefix."""
-
-        def decorator(function: F) -> F:
-            self._record("directory", rule, function, {})
-            return function
-
-        return decorator
-
-
-def join_rule(prefix: str, rule: str) -> str:
-    """``join_rule("/api", "/users")`` -> ``"/api/users"``; ``"/"`` is the prefix itself."""
-    prefix = prefix.rstrip("/")
-    if rule == "/":
-        return prefix or "/"
-    return prefix + rule
-
-
-class FileSystem:
+class FileSystem(Scaffold):
     """A filesystem made of routed resources, with a store for everything else.
 
     :param quota: byte quota of the default store (an int or a string like ``"64 MiB"``).
@@ -142,55 +85,17 @@ class FileSystem:
                 "give them to your own store instead"
             )
         self.store: Store = store
-        self.url_map = RouteMap(converters)
+        implied = ImpliedDirectory()
+        implied.filesystem = self
+        self.url_map = RouteMap(converters, implied_directory=implied)
         self.start_time_ns = time.time_ns()
         self._instances: dict[type, Resource] = {}
         self._mounts = 0
 
     # -- registration -------------------------------------------------------------------
-    def route(self, rule: str) -> Callable[[R], R]:
-        """Serve the paths that match ``rule`` with the decorated resource class.
-
-        Routes stack: one class may serve several rules. The class is returned unchanged.
-        """
-
-        def decorator(cls: R) -> R:
-            self._apply("route", rule, cls, {})
-            return cls
-
-        return decorator
-
-    def file(self, rule: str, *, mode: int = 0o444, dynamic: bool = False) -> Callable[[F], F]:
-        """Serve ``rule`` as a read-only file whose content the function returns.
-
-        ::
-
-            @fs.file("/motd")
-            def motd():
-                return "Welcome!\\n"
-        """
-
-        def decorator(function: F) -> F:
-            self._apply("file", rule, function, {"mode": mode, "dynamic": dynamic})
-            return function
-
-        return decorator
-
-    def directory(self, rule: str) -> Callable[[F], F]:
-        """Serve ``rule`` as a read-only directory whose names the function returns."""
-
-        def decorator(function: F) -> F:
-            self._apply("directory", rule, function, {})
-            return function
-
-        return decorator
-
     def register(self, group: Group, prefix: str | None = None) -> None:
         """Add a :class:`Group`'s routes under ``prefix`` (default: the group's own)."""
-        prefix = group.prefix if prefix is None else prefix
-        group._targets.append((self, prefix))
-        for kind, rule, target, options in group._records:
-            self._apply(kind, join_rule(prefix, rule), target, options)
+        group.register_on(self, prefix)
 
     def group(self, prefix: str) -> Group:
         """A new :class:`Group` registered under ``prefix``: ``api = fs.group("/api")``."""
@@ -198,71 +103,44 @@ class FileSystem:
         self.register(group)
         return group
 
-    def _apply(self, kind: str, rule: str, target: Any, options: dict[str, Any]) -> None:
+    def _check_open(self, rule: str) -> None:
         if self._mounts:
             raise DefuseError(
                 f"cannot add route {rule!r} while the filesystem is mounted; "
                 "register every route before mounting"
             )
-        if kind == "route":
-            resource = self._instance(target, rule)
-        elif not callable(target) or inspect.isclass(target):
-            raise DefuseError(
-                f"fs.{kind}({rule!r}) decorates a function; for a class use fs.route({rule!r})"
-            )
-        elif kind == "file":
-            resource = FunctionFile(target, options["mode"], options["dynamic"])
-        else:
-            resource = FunctionDirectory(target)
-        self._add(Route(rule, resource))
 
-    def _instance(self, cls: Any, rule: str) -> Resource:
-        if not (inspect.isclass(cls) and issubclass(cls, Resource)):
-            hint = f"use fs.file({rule!r}) for a function" if callable(cls) else ""
-            raise DefuseError(
-                f"fs.route({rule!r}) decorates a subclass of defuse2.Resource, "
-                f"not {cls!r}; {hint}".rstrip("; ")
-            )
-        if cls not in self._instances:
+    def _record(self, rule: str, source: Source, options: dict[str, Any]) -> None:
+        self._check_open(rule)
+        self.url_map.add(Route(rule, self._resource(source, rule), options=options))
+
+    def _resource(self, source: Source, rule: str) -> Resource:
+        """The instance serving a route of this filesystem, from what was recorded."""
+        if isinstance(source, Resource):
+            owner = vars(source).get("filesystem")
+            if owner is not None and owner is not self:
+                raise DefuseError(
+                    f"route {rule!r}: this {type(source).__name__} instance already serves "
+                    "another filesystem; register the class, or one instance per filesystem"
+                )
+            source.filesystem = self
+            return source
+        if not isinstance(source, type):  # a factory: a new instance for each route
+            made = source()
+            made.filesystem = self
+            return made
+        if source not in self._instances:
             try:
-                instance = cls()
+                instance = source()
             except TypeError as error:
                 raise DefuseError(
-                    f"{cls.__name__}() must be constructible without arguments "
-                    f"(it is created once, at registration): {error}"
+                    f"{source.__name__}() must be constructible without arguments "
+                    f"(it is created once, at registration): {error}; "
+                    f"or pass an instance: fs.add_route({rule!r}, {source.__name__}(...))"
                 ) from None
             instance.filesystem = self
-            self._instances[cls] = instance
-        return self._instances[cls]
-
-    def _add(self, route: Route) -> None:
-        resource = route.resource
-        resource.filesystem = self
-        route.variables = RouteMap._variables(route.rule)
-        for op in ARGUMENTS:
-            method = getattr(resource, op, None)
-            if callable(method):
-                check(method, op, route.variables, route.rule)
-                route.invokers[op] = invoker(method, op, route.variables)
-        for name in getattr(resource, "injected", ()):
-            check(getattr(resource, name), None, route.variables, route.rule)
-        self.url_map.add(route)
-        segments = split_rule(route.rule)
-        for depth in range(1, len(segments)):
-            parent = "/" + "/".join(segments[:depth])
-            implied = Route(parent, self._implied_directory, implied=True)
-            implied.variables = RouteMap._variables(parent)
-            for op in ("getattr", "readdir"):
-                implied.invokers[op] = invoker(getattr(implied.resource, op), op, implied.variables)
-            self.url_map.add_implied(implied)
-
-    @property
-    def _implied_directory(self) -> ImpliedDirectory:
-        if ImpliedDirectory not in self._instances:
-            directory = ImpliedDirectory()
-            directory.filesystem = self
-            self._instances[ImpliedDirectory] = directory
-        return self._instances[ImpliedDirectory]  # type: ignore[return-value]
+            self._instances[source] = instance
+        return self._instances[source]
 
     # -- introspection ------------------------------------------------------------------
     def routes(self) -> list[RouteInfo]:
@@ -298,7 +176,7 @@ class FileSystem:
             raise DefuseError(f"{_name(resource)} has no route on this filesystem")
         for route in candidates:
             if set(route.variables) == set(values):
-                return self.url_map.build(route, values)
+                return self.url_map.build_path(route, values)
         rules = ", ".join(f"{r.rule!r}" for r in candidates)
         raise DefuseError(
             f"no route of {_name(resource)} takes exactly {sorted(values)}; its rules: {rules}"

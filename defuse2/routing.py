@@ -36,6 +36,7 @@ from werkzeug.routing import (
 )
 
 from .errors import DefuseError
+from .signatures import check_route, invokers_for
 
 #: How many path matches are remembered; enough for the working set of a busy mount.
 MATCH_CACHE_SIZE = 1 << 16
@@ -91,22 +92,79 @@ _VARIABLE = re.compile(
 )
 
 
+class _MatchingRule(Rule):
+    """A werkzeug rule that only matches.
+
+    defuse2 builds paths itself (:meth:`RouteMap.build_path`, without percent-encoding),
+    so the URL builders werkzeug compiles for every rule (through :mod:`ast`, most of
+    the cost of a rule) are never made.
+    """
+
+    def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        return _never_built
+
+
+def _never_built(*args: Any, **kwargs: Any) -> tuple[str, str]:
+    raise NotImplementedError("defuse2 builds paths with RouteMap.build_path")
+
+
 @dataclass(eq=False)
 class Route:
-    """One rule and the resource that serves it."""
+    """One rule and the resource that serves it.
+
+    :param rule: the werkzeug rule, e.g. ``"/users/<name>/profile.json"``.
+    :param resource: the :class:`~defuse2.Resource` instance serving it.
+    :param implied: whether the route exists only because routes below it do.
+    :param options: the route's options, as given to ``add_route`` (see
+        :data:`ROUTE_OPTIONS`).
+    """
 
     rule: str
     resource: Any
     implied: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
     #: The route's variables, in the order they appear in the rule.
-    variables: tuple[str, ...] = ()
-    #: Operation name -> invoker, filled in by the dispatcher at registration.
-    invokers: dict[str, Any] = field(default_factory=dict)
+    variables: tuple[str, ...] = field(init=False)
+    #: Operation name -> invoker, built when the map is built
+    #: (:func:`defuse2.signatures.invokers_for`).
+    invokers: dict[str, Any] = field(init=False, default_factory=dict)
+
+    #: Whether the content may change behind the kernel's back: the ``dynamic`` option,
+    #: else the resource's own ``dynamic`` attribute.
+    dynamic: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.variables = tuple(m.group("name") for m in _VARIABLE.finditer(self.rule))
+        dynamic = self.options.get("dynamic")
+        if dynamic is None:
+            dynamic = getattr(self.resource, "dynamic", False)
+        self.dynamic = bool(dynamic)
 
     @property
     def name(self) -> str:
         """The resource's class name, as ``defuse2 routes`` shows it."""
         return type(self.resource).__name__
+
+
+#: The options a route may be given (``fs.add_route(rule, Resource, dynamic=True)``),
+#: each with what its value must be. An unknown option is a registration error.
+ROUTE_OPTIONS: dict[str, tuple[type, ...]] = {
+    "dynamic": (bool,),
+}
+
+
+def check_options(rule: str, options: Mapping[str, Any]) -> None:
+    """Refuse an unknown route option or a value of the wrong type."""
+    for name, value in options.items():
+        kinds = ROUTE_OPTIONS.get(name)
+        if kinds is None:
+            raise DefuseError(
+                f"route {rule!r}: unknown option {name!r}; "
+                f"route options: {', '.join(sorted(ROUTE_OPTIONS))}"
+            )
+        if value is not None and not isinstance(value, kinds):
+            expected = " or ".join(kind.__name__ for kind in kinds)
+            raise DefuseError(f"route {rule!r}: option {name}={value!r} must be {expected}")
 
 
 #: What a match gives: the route serving a path, and the path's values of its variables.
@@ -132,6 +190,12 @@ def split_rule(rule: str) -> list[str]:
     return [segment for segment in segments[1:]] if rule != "/" else []
 
 
+def parents(rule: str) -> list[str]:
+    """The directories a rule implies, outermost first: ``"/a/<b>/c"`` -> ``["/a", "/a/<b>"]``."""
+    segments = split_rule(rule)
+    return ["/" + "/".join(segments[:depth]) for depth in range(1, len(segments))]
+
+
 def validate_rule(rule: str) -> None:
     """Refuse rules that could never match a path the kernel sends."""
     if not rule.startswith("/"):
@@ -149,70 +213,112 @@ def validate_rule(rule: str) -> None:
 
 
 class RouteMap:
-    """The rules of one filesystem, matched with werkzeug, cached per path."""
+    """The rules of one filesystem, matched with werkzeug, cached per path.
 
-    def __init__(self, converters: Mapping[str, type] | None = None) -> None:
+    Registering only collects (:meth:`add`, a constant cost per route); the werkzeug map,
+    the implied directories, the children of each parent directory and the invokers are
+    built once, the first time a path is matched or the routes are listed, and again
+    only if routes were added since (werkzeug's own ``Map.add`` works the same way).
+
+    :param converters: extra werkzeug converters by name.
+    :param implied_directory: the resource serving the directories that routes imply.
+    """
+
+    def __init__(
+        self, converters: Mapping[str, type] | None = None, *, implied_directory: Any = None
+    ) -> None:
         self.converters = {**CONVERTERS, **(converters or {})}
+        self._implied_directory = implied_directory
+        self._explicit: dict[str, Route] = {}
+        self._checker = Map(converters=self.converters)  # parses each rule once, at add()
         self._routes: list[Route] = []
-        self._rebuild()
+        self._implied: dict[str, Route] = {}
+        #: Whether any route's content is dynamic (see ``Resource.dynamic``).
+        self.has_dynamic = False
+        self._build_on_first_use()
 
     # -- registration -------------------------------------------------------------------
     def add(self, route: Route) -> None:
-        """Add an explicit route (and the directories its rule implies)."""
+        """Add an explicit route, checked now (its rule, options and the signatures of its
+        resource's methods); the map is built on first use."""
         validate_rule(route.rule)
-        for existing in self._routes:
-            if existing.rule == route.rule and not existing.implied:
-                raise DefuseError(
-                    f"route {route.rule!r} is already served by {existing.name}; "
-                    "a path has exactly one resource"
-                )
-        previous = self._routes
-        route.variables = self._variables(route.rule)
-        self._routes = [r for r in previous if not (r.implied and r.rule == route.rule)]
-        self._routes.append(route)
+        check_options(route.rule, route.options)
+        existing = self._explicit.get(route.rule)
+        if existing is not None:
+            raise DefuseError(
+                f"route {route.rule!r} is already served by {existing.name}; "
+                "a path has exactly one resource"
+            )
         try:
-            self._rebuild()
+            _MatchingRule(route.rule).bind(self._checker)
         except (ValueError, LookupError) as error:
-            self._routes = previous
-            self._rebuild()
             raise DefuseError(
                 f"route {route.rule!r} is not a valid rule: {error} "
                 f"(converters: {', '.join(sorted(self.converters))})"
             ) from None
+        check_route(route)
+        self._explicit[route.rule] = route
+        self.has_dynamic = self.has_dynamic or route.dynamic
+        self._build_on_first_use()
 
-    def add_implied(self, route: Route) -> None:
-        """Add a directory that routes below it imply, unless a route already serves it."""
-        if any(r.rule == route.rule for r in self._routes):
+    def _build_on_first_use(self) -> None:
+        """Make the next lookup build the map first."""
+        self._built = False
+        self.match: Callable[[str | None], Found | None] = self._build_then_match
+        self.static_children: Callable[[str], frozenset[str]] = self._build_then_children
+
+    def _build_then_match(self, path: str | None) -> Found | None:
+        self.build()
+        return self.match(path)
+
+    def _build_then_children(self, path: str) -> frozenset[str]:
+        self.build()
+        return self.static_children(path)
+
+    def build(self) -> None:
+        """Build what matching needs, unless it is built already."""
+        if self._built:
             return
-        self._routes.append(route)
-        self._rebuild()
-
-    @staticmethod
-    def _variables(rule: str) -> tuple[str, ...]:
-        return tuple(m.group("name") for m in _VARIABLE.finditer(rule))
-
-    def _rebuild(self) -> None:
-        rules = [Rule(r.rule, endpoint=r) for r in self._routes]
+        routes: list[Route] = []
+        implied: dict[str, Route] = {}
+        for route in self._explicit.values():
+            routes.append(route)
+            for parent in parents(route.rule):
+                if parent not in self._explicit and parent not in implied:
+                    # the same Route as last time, if any: its invokers are built already
+                    kept = self._implied.get(parent)
+                    implied[parent] = kept or Route(parent, self._implied_directory, implied=True)
+                    routes.append(implied[parent])
+        self._implied = implied
+        for route in routes:
+            if not route.invokers:
+                route.invokers = invokers_for(route)
         werkzeug_map = Map(
-            rules,
+            [_MatchingRule(r.rule, endpoint=r) for r in routes],
             converters=self.converters,
             strict_slashes=False,
             merge_slashes=False,
             redirect_defaults=False,
         )
         self._adapter = werkzeug_map.bind("", "/")
-        self._parents = self._static_children_by_parent()
-        #: Whether any route's resource is dynamic (see ``Resource.dynamic``).
-        self.has_dynamic = any(getattr(r.resource, "dynamic", False) for r in self._routes)
-        #: The route serving a path and its variables, or ``None`` for the store.
-        self.match: Callable[[str | None], Found | None] = _MatchCache(self._match).__getitem__
-        if not self._routes:  # every path goes to the store: nothing to match or remember
+        self._routes = routes
+        self._children = _Children(routes, self.converters)
+        self.has_dynamic = any(route.dynamic for route in routes)
+        if routes:
+            self.match = _MatchCache(self._match).__getitem__
+        else:  # every path goes to the store: nothing to match or remember
             self.match = _NO_ROUTES.get  # None for every path, without a Python frame
-        self.static_children = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._static_children)
+        self.static_children = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._children.names)
+        self._built = True
 
     # -- lookup -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Route]:
+        self.build()
         return iter(self._routes)
+
+    def __bool__(self) -> bool:
+        """Whether any route is registered (without building anything)."""
+        return bool(self._explicit)
 
     def _match(self, path: str | None) -> Found | None:
         """The route serving ``path`` and its variables, or ``None`` for the store (and for
@@ -225,37 +331,9 @@ class RouteMap:
             return None
         return route, values
 
-    def _static_children_by_parent(self) -> list[tuple[Any, frozenset[str]]]:
-        by_parent: dict[str, set[str]] = {}
-        for route in self._routes:
-            segments = split_rule(route.rule)
-            if segments and "<" not in segments[-1]:
-                parent = "/" + "/".join(segments[:-1])
-                by_parent.setdefault(parent, set()).add(segments[-1])
-        parents = []
-        for parent, names in by_parent.items():
-            single = Map(
-                [Rule(parent, endpoint=parent)],
-                converters=self.converters,
-                strict_slashes=False,
-                merge_slashes=False,
-            ).bind("", "/")
-            parents.append((single, frozenset(names)))
-        return parents
-
-    def _static_children(self, path: str) -> frozenset[str]:
-        """Names of the static routes directly under directory ``path``."""
-        names: set[str] = set()
-        for adapter, children in self._parents:
-            try:
-                adapter.match(path, method="GET")
-            except NotFound:
-                continue
-            names |= children
-        return frozenset(names)
-
-    def build(self, route: Route, values: Mapping[str, Any]) -> str:
+    def build_path(self, route: Route, values: Mapping[str, Any]) -> str:
         """The real path of ``route`` with ``values`` filled in (never percent-encoded)."""
+        self.build()
         converters = self._adapter.map.converters
 
         def fill(match: re.Match[str]) -> str:
@@ -272,6 +350,49 @@ class RouteMap:
         if found is None or found[0] is not route:
             raise DefuseError(f"{values!r} does not build a path that {route.rule!r} serves")
         return path
+
+
+class _Children:
+    """The names of the static routes directly under each directory.
+
+    ``/docs/README`` puts ``README`` in ``/docs``; ``/users/<name>/profile.json`` puts
+    ``profile.json`` in every ``/users/<name>``. Parents without variables are found
+    with one dict lookup; each parent with variables is one small werkzeug map, since
+    a path may match several of them (``/users/<name>`` and ``/users/ann``).
+    """
+
+    def __init__(self, routes: list[Route], converters: Mapping[str, type]) -> None:
+        by_parent: dict[str, set[str]] = {}
+        for route in routes:
+            segments = split_rule(route.rule)
+            if segments and "<" not in segments[-1]:
+                parent = "/" + "/".join(segments[:-1])
+                by_parent.setdefault(parent, set()).add(segments[-1])
+        self._static = {p: frozenset(n) for p, n in by_parent.items() if "<" not in p}
+        self._patterns = [
+            (
+                Map(
+                    [_MatchingRule(parent, endpoint=parent)],
+                    converters=converters,
+                    strict_slashes=False,
+                    merge_slashes=False,
+                ).bind("", "/"),
+                frozenset(names),
+            )
+            for parent, names in by_parent.items()
+            if "<" in parent
+        ]
+
+    def names(self, path: str) -> frozenset[str]:
+        """Names of the static routes directly under directory ``path``."""
+        names = self._static.get(path, frozenset())
+        for adapter, children in self._patterns:
+            try:
+                adapter.match(path, method="GET")
+            except (NotFound, ValueError):
+                continue
+            names = names | children
+        return names
 
 
 #: Stays empty: its ``get`` is the match of any path in a map without routes.

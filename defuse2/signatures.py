@@ -21,10 +21,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DefuseError
 from .operations import ARGUMENTS, EXTRAS
+
+if TYPE_CHECKING:
+    from .routing import Route
 
 Invoker = Callable[..., Any]
 
@@ -94,6 +97,33 @@ def check(
             f"{_describe(function)} asks for {', '.join(map(repr, unknown))}, which route "
             f"{rule!r} does not provide; available names: {', '.join(sorted(available))}"
         )
+
+
+def check_route(route: Route) -> None:
+    """Refuse, at registration, a resource whose methods ask for names its route cannot
+    give (see :func:`check`)."""
+    resource = route.resource
+    for op in ARGUMENTS:
+        method = getattr(resource, op, None)
+        if callable(method):
+            check(method, op, route.variables, route.rule)
+    for name in getattr(resource, "injected", ()):
+        check(getattr(resource, name), None, route.variables, route.rule)
+
+
+def invokers_for(route: Route) -> dict[str, Invoker]:
+    """The invokers of every operation ``route``'s resource defines, by operation name.
+
+    This is the one place where they are built (once per route, when the route map is
+    built): whatever wraps every call of a resource method belongs here.
+    """
+    resource = route.resource
+    found: dict[str, Invoker] = {}
+    for op in ARGUMENTS:
+        method = getattr(resource, op, None)
+        if callable(method):
+            found[op] = invoker(method, op, route.variables)
+    return found
 
 
 def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -> Invoker:

@@ -144,3 +144,103 @@ def test_decorators_return_the_class_unchanged(fs: FileSystem) -> None:
 def test_store_options_go_to_the_default_store_only() -> None:
     with pytest.raises(DefuseError, match="give them to your own store"):
         FileSystem(quota="1 MiB", store=FileSystem().store)
+
+
+# -- the route map is built once, when the filesystem first serves ---------------------------
+
+
+def nested_routes(fs: FileSystem, first: int, count: int) -> None:
+    """Register ``count`` routes ``/g{i}/<user>/items/<int:item>.json``, each implying three
+    directories, each with a resource class of its own."""
+    for index in range(first, first + count):
+
+        @fs.route(f"/g{index}/<user>/items/<int:item>.json")
+        class Item(Resource):
+            def read(self, size, offset, user, item):
+                return b""
+
+
+def test_registering_builds_nothing_until_the_filesystem_serves(
+    fs: FileSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from defuse2 import routing
+
+    built: list[str] = []
+    build = routing.invokers_for
+    monkeypatch.setattr(routing, "invokers_for", lambda r: built.append(r.rule) or build(r))
+    nested_routes(fs, 0, 30)
+    assert built == []  # registering only collects
+    client = fs.test_client()
+    assert client.read_bytes("/g3/ann/items/7.json") == b""
+    assert len(built) == 30 * 4  # each route and its three implied directories, once
+    assert client.listdir("/g3/ann") == ["items"]
+    nested_routes(fs, 30, 10)  # not serving yet: routes may still change
+    assert len(built) == 120
+    assert client.read_bytes("/g35/bob/items/1.json") == b""  # rebuilt on first use
+    assert len(built) == 160  # only the new routes and their directories
+    assert len(fs.routes()) == 160
+
+
+def test_routes_cannot_change_while_mounted(fs: FileSystem) -> None:
+    with fs._mounted_state():
+        with pytest.raises(DefuseError, match="while the filesystem is mounted"):
+            fs.add_route("/late", Resource)
+        group = fs.group("/api")
+        with pytest.raises(DefuseError, match=r"cannot add route '/api/late'"):
+            group.add_route("/late", Resource)
+    fs.add_route("/late", Resource)  # unmounted: fine again
+    assert fs.match("/late") is not None
+
+
+# -- add_route and route options ------------------------------------------------------------
+
+
+def test_add_route_takes_a_class_or_an_instance(fs: FileSystem) -> None:
+    class Table(Resource):
+        def __init__(self, name: str = "default") -> None:
+            self.name = name
+
+        def read(self, size, offset):
+            return self.name.encode()
+
+    fs.add_route("/users", Table("users"))
+    fs.add_route("/plain", Table)
+    dispatcher = fs.dispatcher()
+    assert dispatcher.read("/users", 100, 0, 0) == b"users"
+    assert dispatcher.read("/plain", 100, 0, 0) == b"default"
+    with pytest.raises(DefuseError, match="already serves another filesystem"):
+        FileSystem().add_route("/users", fs.url_map.match("/users")[0].resource)  # type: ignore[index]
+
+
+def test_route_options(fs: FileSystem) -> None:
+    @fs.route("/clock", dynamic=True)
+    @fs.route("/still")
+    class Clock(Resource):
+        def read(self, size, offset):
+            return b"12:00\n"
+
+    dispatcher = fs.dispatcher()
+    assert dispatcher.is_dynamic("/clock") and not dispatcher.is_dynamic("/still")
+    with pytest.raises(DefuseError, match="unknown option 'timeot'; route options: dynamic"):
+        fs.add_route("/x", Clock, timeot=3)
+    with pytest.raises(DefuseError, match="option dynamic='yes' must be bool"):
+        fs.add_route("/y", Clock, dynamic="yes")
+
+
+def test_add_route_refuses_what_is_not_a_resource(fs: FileSystem) -> None:
+    with pytest.raises(DefuseError, match=r"not 42"):
+        fs.add_route("/x", 42)  # type: ignore[arg-type]
+
+
+def test_groups_nest(fs: FileSystem) -> None:
+    from defuse2 import Group
+
+    outer, inner = Group("/outer"), Group("/inner")
+
+    @inner.file("/leaf")
+    def leaf():
+        return "leaf\n"
+
+    inner.register_on(outer)
+    fs.register(outer)
+    assert fs.test_client().read_text("/outer/inner/leaf") == "leaf\n"

@@ -217,6 +217,7 @@ def test_the_match_cache_is_bounded_and_forgets_the_oldest_path(
     class Text(Resource):
         pass
 
+    fs.url_map.build()
     match = fs.url_map.match
     cache = match.__self__  # type: ignore[attr-defined]
     paths = [f"/{index}.txt" for index in range(6)] + ["/other", None]
