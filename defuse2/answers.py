@@ -6,7 +6,7 @@ answer in the friendly forms of :mod:`defuse2.resources` (``str`` for bytes, ``N
 "all of ``data`` written", :class:`~defuse2.attributes.Attributes` for a stat mapping, names
 or ``(name, attributes)`` pairs for a listing); the functions here turn each into the one
 form the binding expects, and raise :class:`~defuse2.errors.DefuseError` for anything
-else. Exceptions become errnos by :func:`errno_of`: this is the one table of them.
+else (which the dispatcher answers with ``EIO``, logged).
 """
 
 from __future__ import annotations
@@ -34,20 +34,6 @@ def fail(code: int, path: str | None = None) -> OSError:
     return OSError(code, os.strerror(code), path)
 
 
-#: The errno a builtin :class:`OSError` subclass stands for when raised without one,
-#: as in ``raise FileNotFoundError(path)``.
-ERRNO_OF_CLASS: dict[type[OSError], int] = {
-    FileNotFoundError: errno.ENOENT,
-    FileExistsError: errno.EEXIST,
-    NotADirectoryError: errno.ENOTDIR,
-    IsADirectoryError: errno.EISDIR,
-    PermissionError: errno.EACCES,
-    InterruptedError: errno.EINTR,
-    TimeoutError: errno.ETIMEDOUT,
-    BlockingIOError: errno.EAGAIN,
-}
-
-
 def none_if_absent(getxattr: Callable[[str, str], bytes], path: str, name: str) -> bytes | None:
     """``getxattr(path, name)``, or ``None`` where it fails with ``ENODATA`` (no such
     attribute: the answer to nearly every ``security.capability`` asked before a write)."""
@@ -57,16 +43,6 @@ def none_if_absent(getxattr: Callable[[str, str], bytes], path: str, name: str) 
         if error.errno == errno.ENODATA:
             return None
         raise
-
-
-def errno_of(error: OSError) -> int | None:
-    """The errno ``error`` carries, or the one its class stands for; ``None``: neither."""
-    if isinstance(error.errno, int) and error.errno > 0:
-        return error.errno
-    for cls in type(error).__mro__:
-        if cls in ERRNO_OF_CLASS:
-            return ERRNO_OF_CLASS[cls]
-    return None
 
 
 def as_stat(result: Any, defaults: Mapping[str, int]) -> dict[str, int]:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from .cstat import stat_filler
+from .errors import errno_for
 
 log = logging.getLogger("defuse2.mount")
 
@@ -34,27 +35,31 @@ SMALL_WRITE = 4096
 def _call(fuse: Any, func: Callable[..., Any], *args: Any) -> int:
     """Run one callback and turn its outcome into libfuse's ``0``/``-errno`` convention.
 
-    It is every callback's ``_wrapper``: an exception that escapes the adapter becomes
-    ``EIO`` and is logged (the bindings would answer ``EINVAL``).
+    It is every callback's ``_wrapper``. Whatever escapes the adapter -- a store's
+    ``FileNotFoundError(path)``, a bug, even ``SystemExit`` raised by a filesystem's code
+    -- meets the errno boundary (:func:`~defuse2.errors.errno_for`): an errno, or ``EIO``
+    and a log line, and the loop serves on. (The bindings would answer ``EINVAL``, or
+    stop the loop.) Only a failing ``init`` stops the mount: it never started.
     """
     try:
         return func(*args) or 0
-    except OSError as exc:
-        if isinstance(exc.errno, int) and exc.errno > 0:
-            return -exc.errno
-        log.error("%s raised %r without an errno; answering EIO", func.__name__, exc)
-        return -errno.EIO
-    except Exception:
+    except BaseException as exc:
         if func.__name__.startswith("init"):
             raise
-        log.exception("%s raised; answering EIO", func.__name__)
-        return -errno.EIO
-    except BaseException as exc:
-        # SystemExit and the like: stop the loop, then re-raise where FUSE() returns.
-        fuse._FUSE__critical_exception = exc
-        log.critical("%s raised %r; stopping the filesystem", func.__name__, exc)
-        fuse._defuse2_module.fuse_exit()
-        return -errno.EFAULT
+        op, path = _operation(func.__name__), _decoded(args[0] if args else None)
+        served_by = fuse.operations.dispatcher.served_by
+        return -errno_for(exc, op, path, lambda: served_by(path if isinstance(path, str) else None))
+
+
+def _operation(callback: str) -> str:
+    """The operation a callback serves: ``getattr`` for ``fgetattr`` or ``getattr_2``."""
+    if callback[-2:] in ("_2", "_3"):
+        callback = callback[:-2]
+    return {"fgetattr": "getattr", "ftruncate": "truncate"}.get(callback, callback)
+
+
+def _decoded(path: Any) -> Any:
+    return path.decode(ENCODING, ERRORS) if isinstance(path, bytes) else path
 
 
 def _fh(fip: Any) -> int | None:

@@ -16,10 +16,11 @@ For each operation on a path:
    is ``EINVAL``; ``read`` on a file without ``read`` is ``ENOTSUP``;
 4. not matched: the store answers.
 
-This is the one place where errors are mapped (with the errno table of
-:mod:`defuse2.answers`): an :class:`OSError` with an errno passes through as that errno
-(``raise FileNotFoundError(path)`` is ``ENOENT``); any other exception from user code is
-logged with the operation, path and route, and becomes ``EIO``. The mount lives on.
+An exception from a resource becomes an errno here, by the one boundary
+(:func:`defuse2.errors.errno_for`): an :class:`OSError` passes through as its errno
+(``raise FileNotFoundError(path)`` is ``ENOENT``); anything else is logged with the
+operation, path and route, and becomes ``EIO``. A store's exceptions go up unchanged
+and meet the same function where the mount or the test client called in.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import attributes
-from .answers import MISSING, as_count, as_names, as_stat, as_text, errno_of, fail
+from .answers import MISSING, as_count, as_names, as_stat, as_text, fail
 from .attributes import Attributes
 from .dispatch_xattrs import XattrOperations
-from .errors import DefuseError
+from .errors import DefuseError, errno_for
 from .operations import ARGUMENTS, MUTATING
 from .resources import as_bytes
 from .routing import Found, Route
@@ -93,29 +94,19 @@ class Dispatcher(XattrOperations):
         )
 
     # -- the machinery ------------------------------------------------------------------
-    def _failed(self, op: str, path: str, route: Route, error: Exception) -> OSError:
-        """The error to answer for an exception from a resource: its errno, or ``EIO``."""
-        code = errno_of(error) if isinstance(error, OSError) else None
-        if code is None:
-            self._log_failure(op, path, route)
-            code = errno.EIO
-        return fail(code, path)
+    def _failed(self, op: str, path: str | None, route: Route, error: BaseException) -> OSError:
+        """The error to answer for an exception from a resource (see
+        :func:`~defuse2.errors.errno_for`): its errno, or ``EIO``, logged."""
+        return fail(errno_for(error, op, path, _served_by(route)), path)
 
     def _convert(
         self, op: str, found: Found, path: str, convert: Callable[[Any], Any], result: Any
     ) -> Any:
-        """Turn a resource's return value into the binding's; a wrong type is ``EIO``."""
+        """Turn a resource's return value into the binding's; a wrong one is ``EIO``."""
         try:
             return convert(result)
         except (DefuseError, TypeError, ValueError) as error:
-            log.error("%s %s (route %s): %s", op, path, found[0].rule, error)
-            raise fail(errno.EIO, path) from error
-
-    @staticmethod
-    def _log_failure(op: str, path: str, route: Route) -> None:
-        log.exception(
-            "%s %s failed in %s (route %s); answering EIO", op, path, route.name, route.rule
-        )
+            raise self._failed(op, path, found[0], error) from error
 
     def _resource(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any:
         """The resource's answer (user errors become ``EIO``, logged), or the default
@@ -130,6 +121,11 @@ class Dispatcher(XattrOperations):
         if op in MUTATING:
             raise fail(errno.EROFS, path)
         return MISSING
+
+    def served_by(self, path: str | None) -> str:
+        """Who serves ``path``, as log lines say it: ``route RULE (Resource)`` or ``store``."""
+        found = self._routes.match(path)
+        return "store" if found is None else _served_by(found[0])
 
     def describe(self, path: str | None) -> tuple[str, Mapping[str, Any]]:
         """Which route serves ``path`` (its rule, or ``"store"``) and with which values."""
@@ -180,7 +176,7 @@ class Dispatcher(XattrOperations):
                 else:
                     stat_result = as_stat(result, self._stat_defaults)
             except Exception as error:
-                raise self._failed("getattr", path, route, error) from error  # type: ignore[arg-type]
+                raise self._failed("getattr", path, route, error) from error
         if not stat_result["st_ino"]:
             stat_result["st_ino"] = self._inodes.get(path) or self._inode(path)  # type: ignore
         return stat_result
@@ -303,7 +299,7 @@ class Dispatcher(XattrOperations):
             if type(data) is not bytes:
                 data = as_bytes(data, "read")
         except Exception as error:
-            raise self._failed("read", path, route, error) from error  # type: ignore[arg-type]
+            raise self._failed("read", path, route, error) from error
         return data if len(data) <= size else data[:size]
 
     def statfs(self, path: str) -> Mapping[str, int]:
@@ -345,7 +341,7 @@ class Dispatcher(XattrOperations):
         try:
             result = invoke(values, path, self._context, data, offset, fh)
         except Exception as error:
-            raise self._failed("write", path, route, error) from error  # type: ignore[arg-type]
+            raise self._failed("write", path, route, error) from error
         if result is None:
             return len(data)
         if type(result) is int:
@@ -492,3 +488,7 @@ class Dispatcher(XattrOperations):
         """The last :manpage:`close(2)` of an open file."""
         if not self._routed("release", path, (fh,)):
             self.store.release(path, fh)
+
+
+def _served_by(route: Route) -> str:
+    return f"route {route.rule} ({route.name})"

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .errors import errno_of
 from .operations import ARGUMENTS
 
 if TYPE_CHECKING:
@@ -154,12 +155,12 @@ def traced(
         start = time.perf_counter_ns()
         try:
             result = method(self, *args)
-        except OSError as exc:
-            name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-            outcome = name
-            raise
-        except Exception as exc:
-            outcome = f"EIO ({type(exc).__name__}: {exc})"
+        except BaseException as exc:
+            code = errno_of(exc)  # what the errno boundary will answer, without its log
+            if code is None:
+                outcome = f"EIO ({type(exc).__name__}: {exc})"
+            else:
+                outcome = errno.errorcode.get(code, str(code))
             raise
         else:
             outcome = summarize(operation, result)

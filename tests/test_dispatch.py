@@ -142,7 +142,7 @@ def test_a_failing_method_is_eio_and_logged(
     with caplog.at_level(logging.ERROR, logger="defuse2"):
         assert errno_of(dispatcher.read, "/boom", 10, 0, 0) == errno.EIO
     record = caplog.records[-1]
-    assert "read /boom failed in Boom (route /boom)" in record.getMessage()
+    assert "read /boom (route /boom (Boom)) raised RuntimeError" in record.getMessage()
     assert record.exc_info is not None and "kaboom" in str(record.exc_info[1])
     assert dispatcher.read("/test1.txt", 100, 0, 0) == b"test1test1test1test1"
 

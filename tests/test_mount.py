@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -346,23 +347,45 @@ def test_trace_wraps_and_reports() -> None:
     assert "-> EIO (ValueError: escaped the dispatcher)" in lines[2]
 
 
-def test_escaping_exceptions_become_eio(caplog: pytest.LogCaptureFixture) -> None:
-    def getattr_fuse_3() -> None:
+def test_escaping_exceptions_meet_the_errno_boundary(caplog: pytest.LogCaptureFixture) -> None:
+    fs = FileSystem()
+
+    @fs.route("/routed")
+    class Routed(Resource):
+        pass
+
+    fuse = SimpleNamespace(operations=SimpleNamespace(dispatcher=fs.dispatcher()))
+
+    def fgetattr(path: bytes) -> None:
         raise ValueError("escaped")
 
-    def missing() -> None:
-        raise FileNotFoundError(errno.ENOENT, "gone")
+    def read(path: bytes) -> None:
+        raise SystemExit(3)  # a filesystem's code calling sys.exit(): the mount lives on
 
-    def no_errno() -> None:
+    def missing(path: bytes) -> None:
+        raise FileNotFoundError("gone")  # no errno: its class stands for ENOENT
+
+    def no_errno(path: bytes) -> None:
         raise OSError("no errno")
 
-    with caplog.at_level(logging.ERROR, logger="defuse2.mount"):
-        assert _call(object(), getattr_fuse_3) == -errno.EIO
-        assert _call(object(), missing) == -errno.ENOENT
-        assert _call(object(), no_errno) == -errno.EIO
-        assert _call(object(), lambda: None) == 0
-        assert _call(object(), lambda: 7) == 7
-    assert "getattr_fuse_3 raised; answering EIO" in caplog.text
+    def init(path: bytes) -> None:
+        raise ValueError("not started")
+
+    with caplog.at_level(logging.ERROR, logger="defuse2"):
+        assert _call(fuse, fgetattr, b"/routed") == -errno.EIO
+        assert _call(fuse, read, b"/stored") == -errno.EIO
+        assert _call(fuse, missing, b"/x") == -errno.ENOENT
+        assert _call(fuse, no_errno, None) == -errno.EIO
+        assert _call(fuse, lambda path: None, b"/") == 0
+        assert _call(fuse, lambda: 7) == 7
+        with pytest.raises(ValueError, match="not started"):
+            _call(fuse, init, b"/")
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        "getattr /routed (route /routed (Routed)) raised ValueError; answering EIO",
+        "read /stored (store) raised SystemExit; answering EIO",
+        "no_errno None (store) raised OSError; answering EIO",
+    ]
 
 
 @pytest.mark.parametrize("single_threaded", [True, False], ids=["one-thread", "threads"])

@@ -69,13 +69,14 @@ class TestClient(_Vfs):
         with self._lock:
             desc = self._fd(fd)
             del self._fds[fd]
+        shown = desc.path or ""
         if desc.is_dir:
-            self.dispatcher.releasedir(desc.path, desc.fh)
+            self._call("releasedir", shown, desc.path, desc.fh)
             return
         try:
-            self.dispatcher.flush(desc.path, desc.fh)
+            self._call("flush", shown, desc.path, desc.fh)
         finally:
-            self.dispatcher.release(desc.path, desc.fh)
+            self._call("release", shown, desc.path, desc.fh)
 
     def pread(self, fd: int, size: int, offset: int) -> bytes:
         """Read up to ``size`` bytes at ``offset``, :manpage:`pread(2)`."""
@@ -163,7 +164,7 @@ class TestClient(_Vfs):
         try:
             names = self._call("readdir", path, resolved, fh)
         finally:
-            self.dispatcher.releasedir(resolved, fh)
+            self._call("releasedir", path, resolved, fh)
         return [name for name in names if name not in (".", "..")]
 
     def mkdir(self, path: str, mode: int = 0o777) -> None:

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import errno_for
 from ..store.base import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, Context
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class _Vfs:
     def _lookup(self, path: str) -> dict[str, int] | None:
         """``getattr`` of an absolute path, or None where nothing is there."""
         try:
-            return dict(self.dispatcher.getattr(path))
+            return dict(self._call("getattr", path, path))
         except FileNotFoundError:
             return None
 
@@ -118,7 +119,7 @@ class _Vfs:
                 links += 1
                 if links > MAXSYMLINKS:
                     raise _error(errno.ELOOP, path)
-                target = self.dispatcher.readlink(current)
+                target = self._call("readlink", path, current)
                 if target.startswith("/"):
                     done = []
                 pending = [part for part in target.split("/") if part not in ("", ".")] + pending
@@ -188,13 +189,21 @@ class _Vfs:
 
     # -- asking the dispatcher ------------------------------------------------------------
     def _call(self, method: str, path: str, *args: Any, path2: str | None = None) -> Any:
-        """Call a dispatcher op, labelling its ``OSError`` with the caller's path(s)."""
+        """Call a dispatcher op as the kernel would: what it raises becomes an
+        :class:`OSError` with the errno the mount would answer
+        (:func:`~defuse2.errors.errno_for`, which logs what has none), labelled with the
+        caller's path(s).
+
+        A :class:`KeyboardInterrupt` goes on up: in-process, it is your Ctrl-C.
+        """
         try:
             return getattr(self.dispatcher, method)(*args)
-        except OSError as exc:
-            if exc.errno is None:
-                raise
-            raise _error(exc.errno, path, path2) from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            served = args[0] if args and isinstance(args[0], str) else None
+            code = errno_for(exc, method, served, lambda: self.dispatcher.served_by(served))
+            raise _error(code, path, path2) from exc if code == errno.EIO else None
 
     # -- the descriptor table -------------------------------------------------------------
     def _add(self, desc: _Descriptor) -> int:
