@@ -7,6 +7,8 @@ Where it sits: the benchmark driver's side. A target is one of
              with default options;
 ``routed``   defuse2 serving every path from one routed resource over the
              same in-memory tree as ``raw``;
+``c``        libfuse's ``passthrough_ll`` example in C over a tmpfs of its own
+             (``c_reference.py``): what FUSE itself allows;
 ``tmpfs``    the kernel's tmpfs: the physical limit.
 
 A name may carry extra mount options in brackets, ``raw[max_read=65536]`` or
@@ -14,11 +16,16 @@ A name may carry extra mount options in brackets, ``raw[max_read=65536]`` or
 front, ``d2s=defuse2[nothreads]``, for the table. :data:`RAW_PLUS` is the raw
 reference with defuse2's guarantees: ``default_permissions`` and a registered
 ``getxattr``.
+
+mfusepy loads the libfuse 3 named by :data:`LIBFUSE_PATH` when it is set (a libfuse
+built elsewhere, such as a newer release than the system's); otherwise the system's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
 import shutil
@@ -27,15 +34,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import c_reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TARGETS = ("raw", "defuse2", "routed", "tmpfs")
+TARGETS = ("raw", "defuse2", "routed", "c", "tmpfs")
 #: The raw reference with the guarantees defuse2 gives by default: the kernel checks
 #: permissions (``default_permissions``) and extended attributes exist (a ``getxattr``
 #: that answers ``ENODATA``). Like for like with ``defuse2``.
 RAW_PLUS = "raw+=raw[default_permissions,xattr]"
+
+#: The libfuse 3 shared library the Python targets load on libfuse 3 (mfusepy's
+#: ``FUSE_LIBRARY_PATH``); ``None``: the system's.
+LIBFUSE_PATH: str | None = None
 
 
 @dataclass
@@ -47,7 +60,7 @@ class Mount:
     process: subprocess.Popen[bytes] | None = None
     log: str = ""
     kind: str = ""
-    cleanup: list[str] = field(default_factory=list)
+    source: Mount | None = None  # the directory a passthrough target serves
 
     @property
     def alive(self) -> bool:
@@ -67,6 +80,13 @@ def parse_target(spec: str) -> tuple[str, list[str]]:
         raise ValueError(f"unknown target {spec!r}; choose from {', '.join(TARGETS)}")
     extra = [option for option in (match.group(2) or "").split(",") if option]
     return match.group(1), extra
+
+
+def with_options(spec: str, *options: str) -> str:
+    """*spec* with *options* added to its bracketed ones: ``raw[xattr]`` + ``debug``."""
+    head, bracket, rest = spec.partition("[")
+    inside = rest[:-1] if bracket else ""
+    return f"{head}[{','.join(filter(None, [inside, *options]))}]"
 
 
 def label(spec: str) -> str:
@@ -107,7 +127,23 @@ def _environment(libfuse: int) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, REPO, env.get("PYTHONPATH")]))
     env["DEFUSE2_LIBFUSE"] = str(libfuse)
     env["FUSE_LIBRARY_NAME"] = "fuse" if libfuse == 2 else "fuse3"
+    env.pop("FUSE_LIBRARY_PATH", None)
+    if libfuse == 3 and LIBFUSE_PATH:
+        env["FUSE_LIBRARY_PATH"] = LIBFUSE_PATH
     return env
+
+
+def libfuse_version(libfuse: int) -> str:
+    """The version (``"3.14"``) of the libfuse ``libfuse`` (2 or 3) the targets load."""
+    if libfuse == 3 and LIBFUSE_PATH:
+        library = ctypes.CDLL(LIBFUSE_PATH)
+    else:
+        found = ctypes.util.find_library("fuse" if libfuse == 2 else "fuse3")
+        if found is None:
+            return str(libfuse)
+        library = ctypes.CDLL(found)
+    number = library.fuse_version()  # 29 on 2.9, 314 on 3.14
+    return f"{number // 10}.{number % 10}" if number < 100 else f"{number // 100}.{number % 100}"
 
 
 def start(
@@ -126,8 +162,28 @@ def start(
     path = tempfile.mkdtemp(prefix=f"defuse2-bench-{name}-")
     if name == "tmpfs":
         return _start_tmpfs(spec, path)
+    if name == "c":
+        return _start_c(spec, path, extra, timeout)
     argv = command(spec, path, binding, libfuse, target, trace)
     return serve(spec, path, argv, libfuse, timeout)
+
+
+def _start_c(spec: str, path: str, extra: list[str], timeout: float) -> Mount:
+    """libfuse's ``passthrough_ll`` over a tmpfs of its own (see ``c_reference.py``)."""
+    try:
+        binary = c_reference.build()
+    except c_reference.Unavailable as error:
+        os.rmdir(path)
+        raise RuntimeError(f"no C reference: {error}") from None
+    source = _start_tmpfs("c source", tempfile.mkdtemp(prefix="defuse2-bench-c-source-"))
+    try:
+        mount = serve(spec, path, c_reference.command(binary, source.path, path, extra), 3, timeout)
+    except BaseException:
+        stop(source)
+        raise
+    mount.kind = "libfuse's passthrough_ll (C, the system's libfuse 3) over a tmpfs"
+    mount.source = source
+    return mount
 
 
 def serve(name: str, path: str, argv: list[str], libfuse: int, timeout: float = 20.0) -> Mount:
@@ -217,6 +273,8 @@ def stop(mount: Mount, keep_log: bool = False) -> None:
                 mount.process.wait(timeout=10)
     with contextlib.suppress(OSError):
         os.rmdir(mount.path)
+    if mount.source is not None:
+        stop(mount.source)
     if keep_log:
         return
     if mount.log and mount.process is not None and mount.process.returncode == 0:

@@ -1,31 +1,30 @@
-"""Round trips: how many callbacks each filesystem receives per unit of work.
+"""Round trips: how many FUSE requests each filesystem receives per unit of work.
 
-Where it sits: beside ``suite.py``. The suite times; this counts. Every FUSE
-request that reaches Python is a round trip through the kernel, and on a busy
-machine a round trip costs anywhere from 10 to 300 us, so the number of them is
-the part of a ratio that is exact. For each workload of ``workloads.py``, each
-target is mounted fresh with its server printing one line per callback
-(defuse2's ``--trace``, ``raw_reference.py --trace``), the workload runs once,
-and the target is unmounted. The workload marks the start and end of each timed
-part by a ``stat`` of a name that does not exist (``/.roundtrips-N``), so each
-row counts only what its timed part asked for.
+Where it sits: beside ``suite.py``. The suite times; this counts. Every request
+the kernel sends is a round trip through ``/dev/fuse``, and on a busy machine a
+round trip costs anywhere from 10 to 300 us, so the number of them is the part
+of a ratio that is exact, and a deterministic one: a change that removes
+requests shows here the same on every run. For each workload of
+``workloads.py``, each target is mounted fresh with libfuse's debug log on
+(``-o debug``: libfuse prints one line per request it reads from the device,
+``unique: 8, opcode: LOOKUP (1), ...``, whether a callback answers it or
+libfuse itself), the workload runs once, and the target is unmounted. The
+workload marks the start and end of each timed part by a ``stat`` of a name
+that does not exist (``/.roundtrips-N``), so each row counts only what its
+timed part asked for.
 
 Usage::
 
     python benchmarks/roundtrips.py [--binding mfusepy|fusepy|all] [--libfuse 2|3|all]
-                                    [--targets raw,raw+,defuse2,routed]
+                                    [--libfuse-path LIBFUSE3.SO]
+                                    [--targets raw,raw+,defuse2,routed,c]
                                     [--workloads small,append,...] [--tiny] [--ops]
 
 The targets are those of ``suite.py``, including ``raw+``, the raw reference
 with ``default_permissions`` and a registered ``getxattr``: the guarantees
-defuse2 gives. What ``defuse2`` asks for beyond ``raw+`` is framework cost;
-what ``raw+`` asks for beyond ``raw`` is the price of those guarantees.
-
-Only callbacks are counted. Requests that libfuse answers itself are not, and
-three of them reach the server whether or not an operation is registered:
-``opendir``, ``releasedir`` and ``release`` (marked ``*`` in the differences).
-``flush`` and ``getxattr`` are different: answered ``ENOSYS`` once, the kernel
-stops sending them.
+defuse2 gives, and ``c``, libfuse's ``passthrough_ll`` in C. What ``defuse2``
+asks for beyond ``raw+`` is framework cost; what ``raw+`` asks for beyond
+``raw`` is the price of those guarantees.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -42,11 +42,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import mounts  # noqa: E402
 import workloads  # noqa: E402
-from suite import _targets, aligned, configurations, run_guarded  # noqa: E402
+from suite import (  # noqa: E402
+    LIBFUSE_PATH_HELP,
+    _targets,
+    aligned,
+    configurations,
+    run_guarded,
+    title,
+    use_libfuse,
+)
 from workloads import QUICK, ROWS, WORKLOADS, CacheDropper, Sizes  # noqa: E402
 
-#: The default targets: no tmpfs, it has no callbacks to count.
-TARGETS = ["raw", mounts.RAW_PLUS, "defuse2", "routed"]
+#: The default targets: no tmpfs, it has no requests to count.
+TARGETS = ["raw", mounts.RAW_PLUS, "defuse2", "routed", "c"]
 
 #: A tenth of the ``--quick`` sizes, for a fast look.
 TINY = Sizes(
@@ -58,16 +66,17 @@ TINY = Sizes(
     deep_stats=500,
     ls_entries=500,
     readdir_repeats=4,
+    tree_files=480,
+    rereads=20,
 )
 
-#: Requests the kernel sends and libfuse answers even when the operation is not
-#: registered: a round trip either way, only the callback is missing.
-ANSWERED_BY_LIBFUSE = frozenset({"opendir", "releasedir", "release"})
-
 #: The prefix of the names whose ``stat`` marks a timed part (``/.roundtrips-N``).
-MARK = "/.roundtrips-"
+MARK = ".roundtrips-"
 
-Counts = dict[str, Counter[str]]  # row -> operation -> callbacks
+Counts = dict[str, Counter[str]]  # row -> request (LOOKUP, WRITE...) -> how many
+
+#: libfuse's debug line for each request it reads from the device (both majors).
+REQUEST = re.compile(r"^unique: \d+, opcode: ([A-Z_]+) ")
 
 
 def units(sizes: Sizes) -> dict[str, tuple[str, int]]:
@@ -85,20 +94,22 @@ def units(sizes: Sizes) -> dict[str, tuple[str, int]]:
         "append 100B": ("write(2)", sizes.appends),
         f"stat {sizes.depth}-deep": ("stat(2)", sizes.deep_stats),
         "ls -l": ("entry", sizes.ls_entries),
+        "du": ("file", sizes.tree_files),
+        f"reread {sizes.reread_size // workloads.MiB}M": ("reread", sizes.rereads),
     }
 
 
 class Marker:
     """The workloads' observer: ``stat`` a fresh missing name at each begin and end.
 
-    The server logs that ``stat`` like any other callback, so the log shows where
-    each timed part begins and ends. The name sits at the mount's root, whose
-    attributes the timed parts do not change, so marking costs one callback.
+    The server's debug log shows that ``LOOKUP`` with the name, so the log shows
+    where each timed part begins and ends. The name sits at the mount's root, whose
+    attributes the timed parts do not change.
     """
 
     def __init__(self, mountpoint: str) -> None:
         self.mountpoint = mountpoint
-        self.marks: dict[str, tuple[str, str]] = {}  # "/.roundtrips-N" -> (row, event)
+        self.marks: dict[str, tuple[str, str]] = {}  # ".roundtrips-N" -> (row, event)
 
     def __call__(self, row: str, event: str) -> None:
         if event == "end":
@@ -106,31 +117,37 @@ class Marker:
         name = f"{MARK}{len(self.marks)}"
         self.marks[name] = (row, event)
         with contextlib.suppress(FileNotFoundError):
-            os.stat(self.mountpoint + name)
+            os.stat(os.path.join(self.mountpoint, name))
 
 
 def parse(log: Iterable[str], marks: dict[str, tuple[str, str]]) -> Counts:
-    """Count the callbacks of each timed part in a server's trace *log*.
+    """Count the requests of each timed part in a server's debug *log*.
 
-    A trace line starts with the operation and the path (defuse2's ``--trace`` and
-    ``raw_reference.py --trace`` alike); other lines are skipped.
+    A request is libfuse's ``unique: N, opcode: NAME (...)`` line. A mark is the line
+    that names a marker (``LOOKUP /.roundtrips-3`` from the high-level API,
+    ``lo_lookup(parent=1, name=.roundtrips-3)`` from ``passthrough_ll``), printed
+    after its own ``LOOKUP`` request line: that ``LOOKUP`` is taken back.
     """
     counts: Counts = {}
     row: str | None = None
     for line in log:
-        fields = line.split(None, 2)
-        if len(fields) < 2 or not fields[0].isidentifier() or not fields[1].startswith("/"):
+        request = REQUEST.match(line)
+        if request is not None:
+            if row is not None:
+                counts[row][request.group(1)] += 1
             continue
-        operation, path = fields[0], fields[1]
-        if path.startswith(MARK):
-            if path in marks:
-                marked, event = marks[path]
-                row = marked if event == "begin" else None
-                if row is not None:
-                    counts.setdefault(row, Counter())
+        at = line.find(MARK)
+        if at < 0:
             continue
+        name = re.match(r"[\w.-]+", line[at:])
+        marked = marks.pop(name.group(0), None) if name else None
+        if marked is None:
+            continue  # a later line about a marker already seen
         if row is not None:
-            counts.setdefault(row, Counter())[operation] += 1
+            counts[row]["LOOKUP"] -= 1
+        row = marked[0] if marked[1] == "begin" else None
+        if row is not None:
+            counts.setdefault(row, Counter())
     return counts
 
 
@@ -144,7 +161,7 @@ def count(
     timeout: float,
 ) -> Counts:
     """Mount *spec* fresh, run *workload* once with its parts marked, unmount, count."""
-    mount = mounts.start(spec, binding, libfuse, trace=True)
+    mount = mounts.start(mounts.with_options(spec, "debug"), binding, libfuse)
     marker = Marker(mount.path)
     try:
         workloads.observer = marker
@@ -159,14 +176,14 @@ def count(
         mounts.stop(mount, keep_log=True)
     try:
         with open(mount.log, errors="replace") as log:
-            return parse(log, marker.marks)
+            return parse(log, dict(marker.marks))
     finally:
         with contextlib.suppress(OSError):
             os.remove(mount.log)
 
 
 def table(counts: dict[str, Counts], targets: list[str], sizes: Sizes) -> str:
-    """Callbacks per unit of work: one row per workload row, one column per target."""
+    """Requests per unit of work: one row per workload row, one column per target."""
     per = units(sizes)
     header = ["workload", "unit", *map(mounts.label, targets)]
     rows = [header]
@@ -183,11 +200,12 @@ def table(counts: dict[str, Counts], targets: list[str], sizes: Sizes) -> str:
 
 
 def reference(target: str, targets: list[str]) -> str | None:
-    """What *target* is compared with: ``raw+`` with ``raw``, the rest with ``raw+``."""
+    """What *target* is compared with: ``raw+`` and ``c`` with ``raw``, the rest with
+    ``raw+``."""
     labels = {mounts.label(t): t for t in targets}
     if mounts.label(target) == "raw":
         return None
-    if mounts.label(target) == "raw+" or "raw+" not in labels:
+    if mounts.label(target) in ("raw+", "c") or "raw+" not in labels:
         return labels.get("raw")
     return labels["raw+"]
 
@@ -197,8 +215,7 @@ def _difference(mine: Counter[str], theirs: Counter[str], amount: int) -> str:
     for operation in sorted(set(mine) | set(theirs)):
         delta = (mine[operation] - theirs[operation]) / amount
         if abs(delta) >= 0.005:
-            star = "*" if operation in ANSWERED_BY_LIBFUSE else ""
-            parts.append(f"{operation}{star} {delta:+.2f}")
+            parts.append(f"{operation} {delta:+.2f}")
     return ", ".join(parts) or "same"
 
 
@@ -255,6 +272,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binding", default="all", choices=["all", "mfusepy", "fusepy"])
     parser.add_argument("--libfuse", default="all", choices=["all", "2", "3"])
+    parser.add_argument("--libfuse-path", help=LIBFUSE_PATH_HELP)
     parser.add_argument("--targets", type=_targets, default=TARGETS)
     parser.add_argument("--workloads", type=lambda v: v.split(","), default=list(WORKLOADS))
     parser.add_argument("--tiny", action="store_true", help="a tenth of the --quick sizes")
@@ -263,14 +281,15 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
     for spec in args.targets:
         if mounts.parse_target(spec)[0] == "tmpfs":
-            parser.error("tmpfs has no callbacks to count")
+            parser.error("tmpfs has no requests to count")
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {list(WORKLOADS)}")
     sizes = TINY if args.tiny else QUICK
+    use_libfuse(args.libfuse_path)
     caches = CacheDropper()
     began = time.monotonic()
-    print(f"callbacks per unit of work, one run per workload on a fresh mount; sizes: {sizes}")
+    print(f"FUSE requests per unit of work, one run per workload on a fresh mount; sizes: {sizes}")
     print(f"cache drop before reads: {caches.method}")
     for binding, libfuse in configurations(args.binding, args.libfuse):
         counts: dict[str, Counts] = {}
@@ -283,9 +302,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                     failures.append(f"{mounts.label(spec)} {workload}: {error!r}")
                     continue
                 counts.setdefault(spec, {}).update(found)
-        print(f"\n{binding} / libfuse {libfuse}: callbacks per unit")
+        print(f"\n{title(binding, libfuse)}: requests per unit")
         print(table(counts, args.targets, sizes))
-        print("\nwhere they differ (* the kernel sends it either way; libfuse answers it)")
+        print("\nwhere they differ (requests per unit)")
         print(differences(counts, args.targets, sizes))
         if args.ops:
             print("\nper operation")

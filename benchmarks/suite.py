@@ -42,7 +42,12 @@ from workloads import FULL, QUICK, ROWS, WORKLOADS, CacheDropper, Result, Sizes 
 CONFIGURATIONS = [("mfusepy", 3), ("mfusepy", 2), ("fusepy", 2)]
 
 #: The targets compared by default (see ``mounts.py``).
-DEFAULT_TARGETS = ["raw", mounts.RAW_PLUS, "defuse2", "routed", "tmpfs"]
+DEFAULT_TARGETS = ["raw", mounts.RAW_PLUS, "defuse2", "routed", "c", "tmpfs"]
+
+LIBFUSE_PATH_HELP = (
+    "a libfuse 3 shared library for mfusepy on libfuse 3 (mfusepy's FUSE_LIBRARY_PATH, "
+    "which is the default), e.g. a newer release built locally"
+)
 
 Samples = dict[str, dict[str, list[Result]]]  # target -> row -> one Result per round
 
@@ -60,6 +65,21 @@ def configurations(binding: str, libfuse: str) -> list[tuple[str, int]]:
             " (fusepy runs on libfuse 2 only)"
         )
     return chosen
+
+
+def use_libfuse(path: str | None) -> None:
+    """Load libfuse 3 from ``path`` (or env ``FUSE_LIBRARY_PATH``) in the targets."""
+    path = path or os.environ.get("FUSE_LIBRARY_PATH")
+    if path and not os.path.exists(path):
+        raise SystemExit(f"no libfuse at {path}")
+    mounts.LIBFUSE_PATH = os.path.abspath(path) if path else None
+
+
+def title(binding: str, libfuse: int) -> str:
+    """``mfusepy / libfuse 3.14``: a configuration with the version its targets load."""
+    version = mounts.libfuse_version(libfuse)
+    where = f" ({mounts.LIBFUSE_PATH})" if libfuse == 3 and mounts.LIBFUSE_PATH else ""
+    return f"{binding} / libfuse {version}{where}"
 
 
 def run_guarded(
@@ -176,18 +196,21 @@ def _format(value: float, ratio: bool = False) -> str:
 def ratio_pairs(targets: list[str]) -> list[tuple[str, str]]:
     """The (target, reference) pairs whose ratio the table shows, in column order.
 
-    Each target against ``raw``, and right beside it against ``raw+`` (when both are
-    there); then each against ``tmpfs``, except ``raw+``, a variant of ``raw``.
+    Each Python target against ``raw``, and right beside it against ``raw+`` (when both
+    are there); then each against the C reference ``c``, and each against ``tmpfs``
+    (``raw+``, a variant of ``raw``, only against ``raw``).
     """
     base = next((t for t in targets if mounts.label(t) == "raw"), None)
     plus = next((t for t in targets if mounts.label(t) == "raw+"), None)
+    c = next((t for t in targets if mounts.parse_target(t)[0] == "c"), None)
     physical = next((t for t in targets if mounts.parse_target(t)[0] == "tmpfs"), None)
     pairs = []
     for target in targets:
-        if target in (base, physical):
+        if target in (base, c, physical):
             continue
         pairs += [(target, base)] if base else []
         pairs += [(target, plus)] if plus and target != plus else []
+    pairs += [(t, c) for t in targets if c and t not in (c, physical, plus)]
     pairs += [(t, physical) for t in targets if physical and t not in (physical, plus)]
     return pairs
 
@@ -279,6 +302,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
     parser.add_argument("--binding", default="all", choices=["all", "mfusepy", "fusepy"])
     parser.add_argument("--libfuse", default="all", choices=["all", "2", "3"])
+    parser.add_argument("--libfuse-path", help=LIBFUSE_PATH_HELP)
     parser.add_argument("--targets", type=_targets, default=list(DEFAULT_TARGETS))
     parser.add_argument("--rounds", type=int, help="rounds per configuration (default 3, quick 2)")
     parser.add_argument("--workloads", type=_split, default=list(WORKLOADS))
@@ -299,6 +323,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("note: not root; tmpfs falls back to /dev/shm and caches to posix_fadvise")
     rounds = args.rounds or (2 if args.quick else 3)
+    use_libfuse(args.libfuse_path)
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     caches = CacheDropper()
@@ -315,8 +340,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"client and every server on CPU {args.cpu}")
     print(f"sizes: {sizes}")
     for binding, libfuse in configurations(args.binding, args.libfuse):
-        title = f"{binding} / libfuse {libfuse}"
-        log(f"\n== {title}: {rounds} rounds, targets {', '.join(args.targets)}")
+        heading = title(binding, libfuse)
+        log(f"\n== {heading}: {rounds} rounds, targets {', '.join(args.targets)}")
         factor = 10
         measured = [sizes, sizes.scaled(factor)] if args.scaling else [sizes]
         samples, notes = measure(
@@ -333,13 +358,13 @@ def main(argv: Iterable[str] | None = None) -> int:
         )
         if args.scaling:
             small, large = samples
-            print(f"\n{title}: scaling, time at {factor}x data / time at 1x (linear = {factor}x)")
+            print(f"\n{heading}: scaling, time at {factor}x data / time at 1x (linear = {factor}x)")
             print(scaling_table(small, large, args.targets, factor))
-            dump[title] = {"1x": _jsonable(small), f"{factor}x": _jsonable(large)}
+            dump[heading] = {"1x": _jsonable(small), f"{factor}x": _jsonable(large)}
         else:
-            print(f"\n{title}: medians of {rounds} rounds (rates; ratios per round, then median)")
+            print(f"\n{heading}: medians of {rounds} rounds (rates; ratios per round, then median)")
             print(table(samples[0], args.targets))
-            dump[title] = _jsonable(samples[0])
+            dump[heading] = _jsonable(samples[0])
         for spec, note in notes.items():
             print(f"  {mounts.label(spec)}: {spec} -- {note}")
     print(f"\ntotal {time.monotonic() - began:.0f} s")

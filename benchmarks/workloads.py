@@ -40,6 +40,10 @@ class Sizes:
     deep_stats: int = 20000
     ls_entries: int = 20000
     readdir_repeats: int = 20
+    tree_files: int = 4800
+    tree_width: int = 100
+    rereads: int = 1000
+    reread_size: int = 1 * MiB
 
     def scaled(self, factor: int) -> Sizes:
         """The same workloads with *factor* times the data (or operations)."""
@@ -52,6 +56,8 @@ class Sizes:
             appends=self.appends * factor,
             deep_stats=self.deep_stats * factor,
             ls_entries=self.ls_entries * factor,
+            tree_files=self.tree_files * factor,
+            rereads=self.rereads * factor,
         )
 
 
@@ -65,7 +71,14 @@ QUICK = Sizes(
     deep_stats=5000,
     ls_entries=3000,
     readdir_repeats=10,
+    tree_files=1200,
+    rereads=200,
 )
+
+#: Seconds a workload waits before timing what the kernel may have cached: past
+#: libfuse's default attribute and entry timeout (1 s), so that a filesystem that
+#: keeps its caches longer shows it.
+CACHE_AGE = 1.2
 
 
 @dataclass(frozen=True)
@@ -329,6 +342,73 @@ def ls_long(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
     return [listed.result("entries/s", sizes.ls_entries)]
 
 
+def tree(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
+    """``du`` of a tree of ``sizes.tree_files`` files, a while after it was written.
+
+    The files (one byte each, ``sizes.tree_width`` per directory) are created, then,
+    :data:`CACHE_AGE` seconds later, every directory is listed and every entry
+    ``lstat``-ed, as ``du`` does. The names and attributes were all seen when they were
+    made: what the walk asks the filesystem is what the kernel no longer trusts.
+    """
+    count = -(-sizes.tree_files // sizes.tree_width)
+    directories = [os.path.join(root, f"d{index:04d}") for index in range(count)]
+    made = 0
+    for directory in directories:
+        os.mkdir(directory)
+        for index in range(min(sizes.tree_width, sizes.tree_files - made)):
+            fd = os.open(os.path.join(directory, f"f{index:04d}"), os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, b"x")
+            os.close(fd)
+            made += 1
+    time.sleep(CACHE_AGE)
+    total = 0
+    with Stopwatch("du") as walked:
+        pending = [root]
+        while pending:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    total += entry.stat(follow_symlinks=False).st_size
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+    if total < made:
+        raise AssertionError(f"du counted {total} bytes in {made} one-byte files")
+    for directory in directories:
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
+    return [walked.result("entries/s", made + len(directories))]
+
+
+def reread(root: str, sizes: Sizes, caches: CacheDropper) -> list[Result]:
+    """Change one byte of a file, then read the whole file again, ``sizes.rereads`` times.
+
+    Each round opens the file to write one byte at a random offset and closes it, then
+    opens it again and reads it all (as an editor saves and a viewer reloads). The
+    kernel wrote that byte into its page cache itself: a filesystem that lets it keep
+    the cache is read from memory.
+    """
+    path = os.path.join(root, "reread.bin")
+    size = sizes.reread_size
+    with open(path, "wb") as handle:
+        handle.write(bytes(_pattern(sizes.request)) * (size // sizes.request))
+    picker = random.Random(11)
+    changes = [(picker.randrange(size), bytes([index % 251])) for index in range(sizes.rereads)]
+    data = b""
+    with Stopwatch(f"reread {size // MiB}M") as timed:
+        for offset, byte in changes:
+            fd = os.open(path, os.O_WRONLY)
+            os.pwrite(fd, byte, offset)
+            os.close(fd)
+            fd = os.open(path, os.O_RDONLY)
+            data = os.read(fd, size + 1)
+            os.close(fd)
+    offset, byte = changes[-1]
+    if len(data) != size or data[offset : offset + 1] != byte:
+        raise AssertionError("the changed byte did not read back")
+    os.unlink(path)
+    return [timed.result("rereads/s", sizes.rereads)]
+
+
 #: Workload groups in the order the suite runs them, by name.
 WORKLOADS: dict[str, Callable[[str, Sizes, CacheDropper], list[Result]]] = {
     "sequential": sequential,
@@ -337,6 +417,8 @@ WORKLOADS: dict[str, Callable[[str, Sizes, CacheDropper], list[Result]]] = {
     "append": appends,
     "deep": deep_stat,
     "ls": ls_long,
+    "tree": tree,
+    "reread": reread,
 }
 
 #: Rows of the result table, in print order.
@@ -352,4 +434,6 @@ ROWS = [
     "append 100B",
     "stat 20-deep",
     "ls -l",
+    "du",
+    "reread 1M",
 ]
