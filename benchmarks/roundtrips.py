@@ -75,8 +75,9 @@ MARK = ".roundtrips-"
 
 Counts = dict[str, Counter[str]]  # row -> request (LOOKUP, WRITE...) -> how many
 
-#: libfuse's debug line for each request it reads from the device (both majors).
-REQUEST = re.compile(r"^unique: \d+, opcode: ([A-Z_]+) ")
+#: libfuse's debug line for each request it reads from the device (3.17 and later put
+#: the transport first: ``dev unique: ...``).
+REQUEST = re.compile(r"^(?:[a-z]+ )?unique: \d+, opcode: ([A-Z_]+) ")
 
 
 def units(sizes: Sizes) -> dict[str, tuple[str, int]]:

@@ -294,7 +294,7 @@ def _targets(value: str) -> list[str]:
             current = ""
         else:
             current += char
-    return [item for item in [*items, current] if item]
+    return [mounts.RAW_PLUS if item == "raw+" else item for item in [*items, current] if item]
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -15,16 +15,19 @@ and never asks again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import caching
 from .answers import none_if_absent
 
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
+    from .invalidation import Invalidator
 
 #: Every operation the adapter can register, in libfuse's spelling.
 OPERATIONS = frozenset(
@@ -70,6 +73,10 @@ class Operations:
     timeout = 1.0
     #: Whether :meth:`getattr` may set the timeout of each reply (libfuse 3, one thread).
     per_reply_timeouts = False
+    #: Has the kernel forget a path's attributes and pages (libfuse 3; set by the mount).
+    invalidator: Invalidator | None = None
+    #: The names of files with several hard links, once the invalidator is attached.
+    hard_links: caching.HardLinks | None = None
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
@@ -99,7 +106,8 @@ class Operations:
         with contextlib.suppress(OSError):
             os.chdir(self.directory)
         self._dynamic = getattr(self.dispatcher, "has_dynamic_routes", True)
-        if self._config is None and type(self).getattr is Operations.getattr:
+        plain = self._config is None and self.hard_links is None
+        if plain and type(self).getattr is Operations.getattr:
             # No per-reply timeouts: getattr only hands on, so it is handed on directly.
             setattr(self, "getattr", self._getattr)  # noqa: B010 (a method)
         self.initialized.set()
@@ -117,7 +125,18 @@ class Operations:
         if self.per_reply_timeouts and config is not None:
             self._config = config
             config.attr_timeout = config.entry_timeout = self.timeout
+        if conn is not None:
+            caching.negotiate(conn)
+        if self.invalidator is not None:
+            self.invalidator.attach()
+            invalidate = functools.partial(self.invalidator.invalidate, wait=caching.HARD_LINK_WAIT)
+            self.hard_links = caching.HardLinks(invalidate)
         self._started()
+
+    def destroy(self, path: str) -> None:
+        """The filesystem is being unmounted: the kernel is told nothing more."""
+        if self.invalidator is not None:
+            self.invalidator.close()
 
     def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]:
         """:manpage:`stat(2)`; on libfuse 3 it also sets how long the answer may be cached.
@@ -128,6 +147,8 @@ class Operations:
         unlinked file, made only in its ``getattr`` replies, is always the one seen).
         """
         attributes = self._getattr(path, fh)
+        if self.hard_links is not None:
+            self.hard_links.saw(path, attributes)
         if self._config is not None:
             hidden = path is None or HIDDEN_PREFIX in path
             if hidden:
@@ -202,6 +223,15 @@ class Operations:
     def open(self, path: str, flags: int) -> int:
         """:manpage:`open(2)`."""
         return self.dispatcher.open(path, flags)
+
+    def page_cache(self, path: str) -> tuple[bool, bool]:
+        """How the kernel may cache the content of the file opened at ``path`` now:
+        ``(direct_io, keep_cache)``, as :mod:`defuse2.caching` explains."""
+        if self._dynamic and self.dispatcher.is_dynamic(path):
+            return True, False
+        if self.dispatcher.describe(path)[0] != "store":
+            return False, False
+        return False, self._getattr(path, None)["st_nlink"] == 1
 
     def create(self, path: str, mode: int, flags: int = 0) -> int:
         """:manpage:`open(2)` with ``O_CREAT``."""

@@ -181,14 +181,16 @@ def fuse_class(module: Any) -> type:
             return 0
 
         def link(self, source: bytes, target: bytes) -> int:
-            self.operations.link(target.decode(ENCODING, ERRORS), source.decode(ENCODING, ERRORS))
-            if major == 3:
+            operations = self.operations
+            old = source.decode(ENCODING, ERRORS)
+            operations.link(target.decode(ENCODING, ERRORS), old)
+            if operations.hard_links is not None:
                 # libfuse gives the new name its own kernel inode; the kernel keeps the old
                 # name's cached attributes (st_nlink 1) for up to attr_timeout. Tell it to
-                # forget them, so both names show the new link count at once.
-                libfuse = module._libfuse
-                context = libfuse.fuse_get_context().contents
-                libfuse.fuse_invalidate_path(ctypes.c_void_p(context.fuse), source)
+                # forget them, so both names show the new link count at once, and note
+                # that the old name now shares its content with another.
+                operations.hard_links.saw(old, operations.getattr(old))
+                operations.invalidator.invalidate(old)
             return 0
 
         # -- metadata: libfuse 3 passes the handle of f*() calls (mfusepy drops it) -------
@@ -213,7 +215,10 @@ def fuse_class(module: Any) -> type:
 
         def truncate_3(self, path: bytes | None, length: int, fip: Any) -> int:
             decoded = None if path is None else path.decode(ENCODING, ERRORS)
-            self.operations.truncate(decoded, length, _fh(fip))
+            operations = self.operations
+            operations.truncate(decoded, length, _fh(fip))
+            if operations.hard_links is not None and operations.hard_links.names:
+                operations.hard_links.changed(decoded)
             return 0
 
         def ftruncate(self, path: bytes | None, length: int, fip: Any) -> int:
@@ -232,14 +237,17 @@ def fuse_class(module: Any) -> type:
             fi = fip.contents
             decoded = path.decode(ENCODING, ERRORS)
             fi.fh = self.operations.open(decoded, fi.flags)
-            if self.operations.dispatcher.is_dynamic(decoded):
-                fi.direct_io = 1  # content changes by itself: bypass the page cache
+            # direct_io: the content changes by itself, no page cache; keep_cache: the
+            # kernel is its only writer, the pages it holds stay good.
+            fi.direct_io, fi.keep_cache = self.operations.page_cache(decoded)
             return 0
 
         def create(self, path: bytes, mode: int, fip: Any) -> int:
             # fusepy drops the open flags; mfusepy inspects our signature on every call.
             fi = fip.contents
-            fi.fh = self.operations.create(path.decode(ENCODING, ERRORS), mode, fi.flags)
+            decoded = path.decode(ENCODING, ERRORS)
+            fi.fh = self.operations.create(decoded, mode, fi.flags)
+            fi.direct_io, fi.keep_cache = self.operations.page_cache(decoded)
             return 0
 
         def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
@@ -261,7 +269,19 @@ def fuse_class(module: Any) -> type:
                 data: Any = memoryview((c_char * size).from_address(addressof(buf.contents)))
             else:
                 data = string_at(buf, size)
-            return self.operations.write(decoded, data, offset, fip.contents.fh)  # type: ignore[no-any-return]
+            operations = self.operations
+            written: int = operations.write(decoded, data, offset, fip.contents.fh)
+            if operations.hard_links is not None and operations.hard_links.names:
+                operations.hard_links.changed(decoded)
+            return written
+
+        def fallocate(self, path: bytes | None, mode: int, offset: int, size: int, fip: Any) -> int:
+            decoded = None if path is None else path.decode(ENCODING, ERRORS)
+            operations = self.operations
+            operations.fallocate(decoded, mode, offset, size, fip.contents.fh)
+            if operations.hard_links is not None and operations.hard_links.names:
+                operations.hard_links.changed(decoded)
+            return 0
 
         def flush(self, path: bytes | None, fip: Any) -> int:
             decoded = None if path is None else path.decode(ENCODING, ERRORS)

@@ -16,8 +16,9 @@ subclassed (:mod:`defuse2.binding`) to close a few gaps and to cost less per cal
   would answer ``EINVAL``).
 - Names that are not UTF-8 arrive as lone surrogates (``surrogateescape``) on both
   bindings; fusepy 3.0.1 decodes strictly, so it gets a codec that does the same.
-- ``open`` of a path the dispatcher calls dynamic sets ``direct_io``: no page cache, every
-  ``read`` reaches the resource.
+- ``open`` sets what the kernel may cache of the file (:mod:`defuse2.caching`):
+  ``direct_io`` for a dynamic path (every ``read`` reaches the resource), ``keep_cache``
+  for the store's files (the kernel is their only writer).
 - ``struct stat`` is written with one precompiled ``struct.pack_into``
   (:mod:`defuse2.cstat`) instead of one ctypes write per field; ``write`` hands on a view
   of libfuse's buffer instead of a copy; ``readdir`` hands libfuse names only.
@@ -84,6 +85,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .adapter import Operations, operations_class
 from .binding import fuse_class
 from .errors import DefuseError
+from .invalidation import invalidator
 from .store.base import Context
 
 if TYPE_CHECKING:
@@ -441,6 +443,7 @@ def _prepare(
 
     operations = adapter(dispatcher)
     operations.per_reply_timeouts = major == 3 and single_threaded
+    operations.invalidator = invalidator(module._libfuse, major)
     if "attr_timeout" in settings:  # the caller's timeout is the base of the per-reply ones
         operations.timeout = float(settings["attr_timeout"])  # type: ignore[arg-type]
     return _Prepared(_fuse_class(name), operations, {**encoding, **settings}, major)

@@ -216,6 +216,10 @@ MOUNTS = [
 ]
 _counter = itertools.count()
 
+#: The environment variable naming a libfuse 3 shared library for the libfuse 3 mounts
+#: (such as a newer release built locally); unset: the system's.
+LIBFUSE3_VARIABLE = "DEFUSE2_TEST_LIBFUSE3"
+
 
 class CliMount:
     """``python -m defuse2 mount APP MOUNTPOINT --foreground`` in a subprocess.
@@ -255,6 +259,8 @@ class CliMount:
             "DEFUSE2_LIBFUSE",
         ):
             env.pop(name, None)
+        if self.libfuse == "3" and os.environ.get(LIBFUSE3_VARIABLE):
+            env["FUSE_LIBRARY_PATH"] = os.environ[LIBFUSE3_VARIABLE]
         self.process = subprocess.Popen(
             self.command(), env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log
         )

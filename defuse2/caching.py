@@ -1,0 +1,91 @@
+"""What the kernel may cache, and for how long: the cache policy of a mount.
+
+Where this sits: kernel -> libfuse -> binding -> adapter -> **cache policy**. Every
+request the kernel does not send is a round trip saved, so the kernel is let keep what
+it can keep without ever showing stale data:
+
+- **Pages of the store's files** (``keep_cache`` on ``open``): a path no route serves
+  changes only through the kernel, which updates its own page cache as it writes, so a
+  file read again after it was written is read from memory. libfuse 3's automatic data
+  invalidation (``FUSE_CAP_AUTO_INVAL_DATA``, which drops a file's pages whenever its
+  ``mtime`` moves, the kernel's own writes included) is turned off in ``init``.
+- **Except** where the content changes behind a kernel inode's back: a dynamic route's
+  file is read with ``direct_io`` (no page cache); any other routed file is read again
+  at each ``open``; and a file with several hard links, whose names libfuse's high-level
+  API gives a kernel inode each, is read again at each ``open``, and every change of its
+  content through one name has the kernel forget the pages of its other names
+  (:class:`HardLinks`; libfuse 3, see :mod:`defuse2.invalidation`).
+"""
+
+from __future__ import annotations
+
+import stat
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: ``FUSE_CAP_AUTO_INVAL_DATA`` (libfuse 3's ``fuse_common.h``).
+AUTO_INVAL_DATA = 1 << 12
+
+#: Seconds a change of a hard-linked file's content waits for the kernel to forget the
+#: pages of its other names (see :mod:`defuse2.invalidation` for why not longer).
+HARD_LINK_WAIT = 0.1
+
+
+def negotiate(conn: Any) -> None:
+    """Choose the connection's capabilities in ``init`` (libfuse 3's ``conn->want``)."""
+    conn.want &= ~AUTO_INVAL_DATA
+
+
+class HardLinks:
+    """The names the kernel knows of each file that has more than one.
+
+    :meth:`saw` is told every ``getattr`` answer; :meth:`changed`, every change of a
+    file's content through a name. The other names of a file with several are then
+    handed to ``invalidate``. :attr:`names` is empty while no such file was seen, so a
+    caller tests it before calling :meth:`changed`.
+
+    :param invalidate: has the kernel forget what it cached for a path.
+    """
+
+    def __init__(self, invalidate: Callable[[str], None]) -> None:
+        self._invalidate = invalidate
+        #: name -> inode number, for the files seen with more than one link
+        self.names: dict[str, int] = {}
+        self._inodes: dict[int, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def saw(self, path: str | None, attributes: Mapping[str, int]) -> None:
+        """Note what ``getattr`` answered for ``path``."""
+        if attributes["st_nlink"] < 2 and path not in self.names or path is None:
+            return  # the common case: one name, and never seen with more
+        linked = attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"])
+        if linked:
+            inode = attributes["st_ino"]
+            if self.names.get(path) == inode:
+                return
+            with self._lock:
+                self._forget(path)
+                self.names[path] = inode
+                self._inodes.setdefault(inode, set()).add(path)
+        elif path in self.names:
+            with self._lock:
+                self._forget(path)
+
+    def _forget(self, path: str) -> None:
+        inode = self.names.pop(path, None)
+        if inode is not None:
+            others = self._inodes[inode]
+            others.discard(path)
+            if not others:
+                del self._inodes[inode]
+
+    def changed(self, path: str | None) -> None:
+        """The content of the file at ``path`` changed: its other names forget theirs."""
+        inode = self.names.get(path) if path is not None else None
+        if inode is None:
+            return
+        with self._lock:
+            others = [name for name in self._inodes.get(inode, ()) if name != path]
+        for name in others:
+            self._invalidate(name)
