@@ -11,4 +11,5 @@ from .resources import Resource as Resource
 from .resources import StoreResource as StoreResource
 from .store.base import Context as Context
 from .store.base import Store as Store
+from .store.directory import DirectoryStore as DirectoryStore
 from .store.memory import MemoryStore as MemoryStore

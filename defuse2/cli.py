@@ -6,6 +6,7 @@ commands only load a filesystem and hand it on; they never talk to the kernel th
 ::
 
     defuse2 mount hello.py /tmp/m --foreground --trace
+    defuse2 mount notes.py /tmp/m --store ~/notes   # unrouted paths: files in ~/notes
     defuse2 routes hello.py            # the route table, like ``flask routes``
     defuse2 match hello.py /test2.txt  # which route serves a path, with which variables
     defuse2 examples                   # the bundled examples
@@ -33,6 +34,7 @@ from .errors import DefuseError
 
 if TYPE_CHECKING:
     from .filesystem import FileSystem
+    from .store.base import Store
 
 #: Where the bundled examples live: ``examples/`` beside the package in a source tree.
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -117,6 +119,11 @@ def _add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--libfuse", choices=("2", "3"), help="libfuse major for mfusepy (default: 3)"
     )
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        help="keep unrouted paths as files in the host directory DIR instead of memory",
+    )
     parser.add_argument("--load", metavar="TAR", help="fill the store from a tar archive first")
     parser.add_argument("--save", metavar="TAR", help="save the store to a tar archive at unmount")
 
@@ -170,6 +177,8 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
         options.update(parse_options(text))
     if args.libfuse:
         os.environ["DEFUSE2_LIBFUSE"] = args.libfuse
+    if args.store:
+        fs.store = _open_store(args.store, args.mountpoint)
     store: Any = fs.store
     for flag, method in (("load", "import_tar"), ("save", "export_tar")):
         if getattr(args, flag) and not hasattr(store, method):
@@ -193,6 +202,19 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
         _fail(str(exc), 1)
     if args.save:
         store.export_tar(args.save)
+
+
+def _open_store(location: str, mountpoint: str) -> Store:
+    """The store ``--store`` names: a :class:`~defuse2.store.directory.DirectoryStore`."""
+    from .store.directory import DirectoryStore
+
+    root, mount = os.path.realpath(location), os.path.realpath(mountpoint)
+    if os.path.commonpath([root, mount]) == root:
+        _fail(f"the mount point {mountpoint} is inside the store's directory {location}")
+    try:
+        return DirectoryStore(location)
+    except DefuseError as exc:
+        _fail(str(exc))
 
 
 def _routes(fs: FileSystem) -> None:
@@ -271,7 +293,7 @@ def run_script(fs: FileSystem, argv: Sequence[str] | None = None) -> None:
     """The command line of a script ending in ``fs.main()``: ``script.py MOUNTPOINT [...]``.
 
     Takes the options of ``defuse2 mount``: ``--foreground``, ``--trace``, ``-o``,
-    ``--binding``, ``--libfuse``, ``--load``, ``--save``.
+    ``--binding``, ``--libfuse``, ``--store``, ``--load``, ``--save``.
     """
     parser = argparse.ArgumentParser(
         prog=os.path.basename(sys.argv[0]) or "filesystem",

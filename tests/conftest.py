@@ -66,11 +66,14 @@ def tmpfs_root() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def cli_mount() -> Iterator[Callable[[str], str]]:
+def cli_mount(tmpfs_root: str) -> Iterator[Callable[[str], str]]:
     """``cli_mount("mfusepy-fuse3")``: the session's mount of ``conformance.apps:fs``.
 
-    Started on first use through ``python -m defuse2 mount``, unmounted at session end.
+    ``cli_mount("directory-mfusepy-fuse3")`` mounts it with ``--store`` on a directory
+    of the session's tmpfs. Started on first use through ``python -m defuse2 mount``,
+    unmounted at session end.
     """
+    from conformance.conftest import split_target
     from conformance.targets import MOUNTS, CliMount
 
     specs = {name: (binding, libfuse) for name, binding, libfuse in MOUNTS}
@@ -79,9 +82,13 @@ def cli_mount() -> Iterator[Callable[[str], str]]:
 
         def get(name: str) -> str:
             if name not in started:
-                binding, libfuse = specs[name]
+                store, mount_name = split_target(name)
+                binding, libfuse = specs[mount_name]
+                extra: list[str] = []
+                if store == "directory":
+                    extra = ["--store", tempfile.mkdtemp(prefix=f"{name}-", dir=tmpfs_root)]
                 started[name] = stack.enter_context(
-                    CliMount("conformance.apps:fs", binding, libfuse)
+                    CliMount("conformance.apps:fs", binding, libfuse, *extra)
                 )
             return started[name]
 

@@ -2,4 +2,5 @@
 
 from .base import Context as Context
 from .base import Store as Store
+from .directory import DirectoryStore as DirectoryStore
 from .memory import MemoryStore as MemoryStore

@@ -8,12 +8,30 @@ import pytest
 
 from .targets import MOUNTS, OsApi, Target, fresh_dir, remove_tree
 
+#: Stores mounted through the CLI besides the default memory store: name -> the prefix
+#: of their target ids (``directory-mfusepy-fuse3``).
+MOUNTED_STORES = ["directory"]
+
 TARGETS = [
     "tmpfs",
     "client",
-    "passthrough",
+    "directory",
     *[pytest.param(name, marks=pytest.mark.mount) for name, _, _ in MOUNTS],
+    *[
+        pytest.param(f"{store}-{name}", marks=pytest.mark.mount)
+        for store in MOUNTED_STORES
+        for name, _, _ in MOUNTS
+    ],
 ]
+
+
+def split_target(name: str) -> tuple[str, str]:
+    """``("directory", "mfusepy-fuse3")`` for ``directory-mfusepy-fuse3``; the store of
+    a plain mount id is ``memory``."""
+    for store in MOUNTED_STORES:
+        if name.startswith(f"{store}-"):
+            return store, name.removeprefix(f"{store}-")
+    return "memory", name
 
 
 @pytest.fixture(params=TARGETS)
@@ -29,34 +47,37 @@ def t(request: pytest.FixtureRequest, tmpfs_root: str) -> Iterator[Target]:
         client.mkdir("/t")
         yield Target(name, client, "/t", quota=QUOTA)
         return
-    if name == "passthrough":
+    if name == "directory":
         from defuse2 import FileSystem
+        from defuse2.store.directory import DirectoryStore
         from defuse2.testing import TestClient
-
-        from .passthrough import PassthroughStore
 
         directory = fresh_dir(tmpfs_root)
         try:
-            client = TestClient(FileSystem(store=PassthroughStore(directory)))  # type: ignore[arg-type]
+            client = TestClient(FileSystem(store=DirectoryStore(directory)))
             client.mkdir("/t")
-            yield Target(name, client, "/t")
+            yield Target(name, client, "/t", store="directory")
         finally:
             remove_tree(directory)
         return
     if name == "tmpfs":
-        parent, quota, mount = tmpfs_root, None, None
-    else:
-        from .apps import QUOTA
+        yield from _directory_target(name, tmpfs_root, store="host")
+        return
+    from .apps import QUOTA
 
-        parent = mount = request.getfixturevalue("cli_mount")(name)
-        quota = QUOTA
-    spec = {mount_name: (binding, libfuse) for mount_name, binding, libfuse in MOUNTS}
-    binding, libfuse = spec.get(name, (None, None))
+    store, mount_name = split_target(name)
+    binding, libfuse = {mount: (b, major) for mount, b, major in MOUNTS}[mount_name]
+    mount = request.getfixturevalue("cli_mount")(name)
+    yield from _directory_target(
+        name, mount, quota=QUOTA if store == "memory" else None, rename_flags=libfuse != "2",
+        mount=mount, binding=binding, libfuse=libfuse, store=store,
+    )  # fmt: skip
+
+
+def _directory_target(name: str, parent: str, **details: object) -> Iterator[Target]:
+    """A :class:`Target` on a fresh directory under ``parent``, driven by :mod:`os`."""
     root = fresh_dir(parent)
     try:
-        yield Target(
-            name, OsApi(), root, quota=quota, rename_flags=libfuse != "2", mount=mount,
-            binding=binding, libfuse=libfuse,
-        )  # fmt: skip
+        yield Target(name, OsApi(), root, **details)  # type: ignore[arg-type]
     finally:
         remove_tree(root)

@@ -5,8 +5,11 @@ A :class:`Target` has the methods of :class:`defuse2.testing.TestClient` (named 
 
 - a real directory on tmpfs, driven by :class:`OsApi` (the ``os`` module): this proves
   that the suite encodes what Linux really does;
-- a :class:`~defuse2.testing.TestClient` over a store-only ``FileSystem``;
-- a real mount of that filesystem, started by :class:`CliMount` through the CLI on
+- a :class:`~defuse2.testing.TestClient` over a store-only ``FileSystem``, with a
+  :class:`~defuse2.store.memory.MemoryStore` or a
+  :class:`~defuse2.store.directory.DirectoryStore` on tmpfs (which also checks the
+  client's own part against answers that come from Linux itself);
+- a real mount of such a filesystem, started by :class:`CliMount` through the CLI on
   mfusepy + libfuse 3, mfusepy + libfuse 2 and fusepy, and driven by :class:`OsApi`.
 """
 
@@ -167,6 +170,9 @@ class Target:
         (libfuse 2 speaks an older protocol: the kernel answers EINVAL itself).
     :param mount: the mountpoint, for targets that are real mounts.
     :param binding: the binding serving the mount, and ``libfuse`` its major version.
+    :param store: what holds the data: ``host`` (tmpfs itself), ``memory``
+        (:class:`~defuse2.store.memory.MemoryStore`), ``directory``
+        (:class:`~defuse2.store.directory.DirectoryStore` on tmpfs).
     """
 
     name: str
@@ -177,6 +183,7 @@ class Target:
     mount: str | None = None
     binding: str | None = None
     libfuse: str | None = None
+    store: str = "memory"
 
     def path(self, relative: str) -> str:
         """The path ``api`` sees for ``relative``."""
