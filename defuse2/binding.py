@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, cast
 
+from .caching import HARD_LINK_WAIT
 from .cstat import stat_filler
 from .errors import errno_for
 
@@ -190,7 +191,7 @@ def fuse_class(module: Any) -> type:
                 # forget them, so both names show the new link count at once, and note
                 # that the old name now shares its content with another.
                 operations.hard_links.saw(old, operations.getattr(old))
-                operations.invalidator.invalidate(old)
+                operations.invalidator.invalidate(old, wait=HARD_LINK_WAIT)
             return 0
 
         # -- metadata: libfuse 3 passes the handle of f*() calls (mfusepy drops it) -------
