@@ -15,6 +15,16 @@ it can keep without ever showing stale data:
   API gives a kernel inode each, is read again at each ``open``, and every change of its
   content through one name has the kernel forget the pages of its other names
   (:class:`HardLinks`; libfuse 3, see :mod:`defuse2.invalidation`).
+
+And one question the kernel no longer asks: before a write it wants to know whether the
+file has capabilities to drop (``getxattr("security.capability")``), every time,
+unless the filesystem takes over clearing setuid, setgid and capabilities itself
+(``FUSE_CAP_HANDLE_KILLPRIV_V2``, offered by libfuse 3.17 and later). defuse2 asks for
+it where offered: the store does what Linux does (a write, truncation or ``fallocate``
+by anyone but root clears setuid, and setgid with group-execute; any write, truncation
+or ``chown`` drops ``security.capability``), and the kernel then asks once per file
+until its attributes are fetched again. A routed resource that reports setuid bits or
+capabilities clears them itself on ``write``, as the store does.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ from typing import Any
 
 #: ``FUSE_CAP_AUTO_INVAL_DATA`` (libfuse 3's ``fuse_common.h``).
 AUTO_INVAL_DATA = 1 << 12
+#: ``FUSE_CAP_HANDLE_KILLPRIV_V2`` (libfuse 3.17 and later offer it).
+HANDLE_KILLPRIV_V2 = 1 << 21
 
 #: Seconds a change of a hard-linked file's content waits for the kernel to forget the
 #: pages of its other names (see :mod:`defuse2.invalidation` for why not longer).
@@ -35,6 +47,8 @@ HARD_LINK_WAIT = 0.1
 def negotiate(conn: Any) -> None:
     """Choose the connection's capabilities in ``init`` (libfuse 3's ``conn->want``)."""
     conn.want &= ~AUTO_INVAL_DATA
+    if conn.capable & HANDLE_KILLPRIV_V2:
+        conn.want |= HANDLE_KILLPRIV_V2
 
 
 class HardLinks:

@@ -39,8 +39,10 @@ figures are from ``benchmarks/suite.py``:
 - libfuse 3 only: ``max_idle_threads=100000``, which is libfuse's own "keep idle threads"
   default spelled out (libfuse 3.14.0 prints a warning about its internal value).
 - xattrs are registered when the filesystem implements them; then the kernel asks
-  ``getxattr("security.capability")`` before every ``write``. ``xattrs=False``
-  (``-o xattrs=no``) leaves them out.
+  ``getxattr("security.capability")`` before every ``write``, except on libfuse 3.17
+  and later, where defuse2 takes over clearing capabilities and setuid/setgid bits
+  (``FUSE_CAP_HANDLE_KILLPRIV_V2``, :mod:`defuse2.caching`) and the kernel asks once
+  per file. ``xattrs=False`` (``-o xattrs=no``) leaves them out.
 - Files unlinked while open: libfuse's own scheme. It renames such a file to
   ``.fuse_hiddenXXXX`` in the same directory and removes that name at the last close;
   the store hides those names. (``hard_remove`` would leave ``fstat``/``fchmod`` on the

@@ -41,6 +41,7 @@ class RequestLog:
 
     def __init__(self, app: str, binding: str, libfuse: str, *options: str) -> None:
         self._mount = CliMount(app, binding, libfuse, "-o", ",".join(["debug", *options]))
+        self.binding, self.libfuse = binding, libfuse
         self.root = Path()
 
     def __enter__(self) -> RequestLog:

@@ -7,11 +7,13 @@ log on, and counts the FUSE requests a few system calls cause
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 
 import pytest
-from kernel_requests import RequestLog
+from kernel_requests import RequestLog, libfuse_version
 
 pytestmark = pytest.mark.mount
 
@@ -22,9 +24,44 @@ MiB = 1 << 20
 
 @pytest.fixture(scope="module", params=CONFIGS, ids=CONFIG_IDS)
 def mounted(request: pytest.FixtureRequest) -> Iterator[RequestLog]:
-    """``caching_app:fs`` mounted with its requests logged, shared by a configuration."""
-    with RequestLog("caching_app:fs", *request.param) as log:
+    """``caching_app:fs`` mounted with its requests logged, shared by a configuration;
+    other users may use it (``allow_other``)."""
+    with RequestLog("caching_app:fs", *request.param, "allow_other") as log:
         yield log
+
+
+def takes_over_privileges(mounted: RequestLog) -> bool:
+    """Whether the mount's libfuse lets defuse2 clear setuid and capabilities itself."""
+    return mounted.libfuse == "3" and libfuse_version("3") >= (3, 17)
+
+
+def as_user(change: Callable[[str], object], path: str) -> None:
+    """Call ``change(path)`` in a child process running as uid and gid 1000."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 1
+        try:
+            os.setgroups([])
+            os.setresgid(1000, 1000, 1000)
+            os.setresuid(1000, 1000, 1000)
+            change(path)
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"{change} failed as uid 1000"
+
+
+def write_one_byte(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    os.write(fd, b"x")
+    os.close(fd)
+
+
+def fallocate(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    os.posix_fallocate(fd, 0, 8192)
+    os.close(fd)
 
 
 def pwrite(path: str, data: bytes, offset: int) -> None:
@@ -107,3 +144,69 @@ def test_a_descriptor_on_one_name_reads_what_was_written_through_another(
         assert reader.read() == b"a" * 8192
         pwrite(first, b"changed", 0)
         assert os.pread(reader.fileno(), 7, 0) == b"changed"
+
+
+def test_appends_ask_about_capabilities_once_where_libfuse_lets_defuse2_clear_them(
+    mounted: RequestLog,
+) -> None:
+    path = str(mounted.root / "appended.log")
+    with open(path, "wb"):
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        with mounted.count() as requests:
+            for _ in range(100):
+                os.write(fd, b"x" * 100)
+    finally:
+        os.close(fd)
+    assert requests["WRITE"] >= 100  # a write across a page boundary may take two
+    if takes_over_privileges(mounted):
+        assert requests["GETXATTR"] <= 1
+    else:  # libfuse < 3.17: the kernel must ask before every write
+        assert requests["GETXATTR"] == 100
+
+
+#: A valid ``security.capability`` value (revision 2: ``cap_net_bind_service`` permitted).
+CAPABILITY = bytes([0, 0, 0, 2, 0, 4, 0, 0]) + bytes(12)
+
+
+def test_a_write_drops_capabilities_the_kernel_did_not_see_set(mounted: RequestLog) -> None:
+    """Set through one name, written through another that the kernel has already seen
+    written (and so, with ``KILLPRIV_V2``, no longer checks): the store drops them."""
+    first, second = str(mounted.root / "cap1"), str(mounted.root / "cap2")
+    with open(first, "wb") as handle:
+        handle.write(b"a")
+    os.link(first, second)
+    fd = os.open(first, os.O_WRONLY)
+    try:
+        os.pwrite(fd, b"b", 0)
+        os.setxattr(second, "security.capability", CAPABILITY)
+        os.pwrite(fd, b"c", 0)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError) as raised:
+        os.getxattr(second, "security.capability")
+    assert raised.value.errno == errno.ENODATA
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        write_one_byte,
+        lambda path: os.truncate(path, 1),
+        lambda path: os.close(os.open(path, os.O_WRONLY | os.O_TRUNC)),
+        fallocate,
+    ],
+    ids=["write", "truncate", "open-O_TRUNC", "fallocate"],
+)
+def test_a_change_by_another_user_clears_setuid_and_setgid(
+    mounted: RequestLog, change: Callable[[str], object]
+) -> None:
+    if not takes_over_privileges(mounted):
+        pytest.skip("libfuse < 3.17: the kernel asks the store to clear the bits")
+    path = str(mounted.root / "setid")
+    with open(path, "wb") as handle:
+        handle.write(b"data")
+    os.chmod(path, 0o6777)
+    as_user(change, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o777

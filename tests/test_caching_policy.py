@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 
-from defuse2.caching import AUTO_INVAL_DATA, HardLinks, negotiate
+from defuse2.caching import AUTO_INVAL_DATA, HANDLE_KILLPRIV_V2, HardLinks, negotiate
 
 
 def attributes(ino: int, nlink: int, mode: int = stat.S_IFREG | 0o644) -> dict[str, int]:
@@ -51,7 +51,21 @@ def test_a_name_seen_again_with_one_link_or_another_inode_is_moved() -> None:
 def test_negotiate_turns_automatic_data_invalidation_off() -> None:
     class Conn:
         want = AUTO_INVAL_DATA | 1
+        capable = AUTO_INVAL_DATA
 
     conn = Conn()
     negotiate(conn)
     assert conn.want == 1
+
+
+def test_negotiate_takes_over_clearing_privileges_where_offered() -> None:
+    class Conn:
+        want = 0
+        capable = HANDLE_KILLPRIV_V2
+
+    conn = Conn()
+    negotiate(conn)
+    assert conn.want == HANDLE_KILLPRIV_V2
+    conn.capable = conn.want = 0
+    negotiate(conn)
+    assert conn.want == 0

@@ -664,6 +664,53 @@ def test_write_and_truncate_by_non_root_clear_setuid(store: MemoryStore) -> None
     store.release(None, fh)
 
 
+#: A valid ``security.capability`` value (revision 2: ``cap_net_bind_service`` permitted).
+CAPABILITY = bytes([0, 0, 0, 2, 0, 4, 0, 0]) + bytes(12)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s, fh: s.write(None, b"x", 0, fh, ctx=ROOT),
+        lambda s, fh: s.truncate(None, 1, fh, ctx=ROOT),
+        lambda s, fh: s.fallocate(None, 0, 0, 8192, fh, ctx=ROOT),
+        lambda s, fh: s.release(None, s.open("/pub/a", os.O_WRONLY | os.O_TRUNC, ctx=ROOT)),
+        lambda s, fh: s.chown("/pub/a", -1, -1, ctx=ROOT),
+    ],
+    ids=["write", "truncate", "fallocate", "open-O_TRUNC", "chown"],
+)
+def test_changing_a_file_drops_its_capabilities_even_by_root(
+    store: MemoryStore, change: Callable[[MemoryStore, int], None]
+) -> None:
+    write_file(store, "/pub/a", b"abc", ctx=ALICE, mode=0o755)
+    store.setxattr("/pub/a", "security.capability", CAPABILITY, 0, ctx=ROOT)
+    store.setxattr("/pub/a", "user.kept", b"1", 0, ctx=ALICE)
+    fh = store.open("/pub/a", os.O_WRONLY, ctx=ROOT)
+    change(store, fh)
+    store.release(None, fh)
+    assert store.listxattr("/pub/a") == ["user.kept"]
+
+
+def test_dropped_capabilities_give_their_quota_back(store: MemoryStore) -> None:
+    write_file(store, "/pub/a", b"", ctx=ALICE, mode=0o755)
+    free = store.quota.free_bytes()
+    store.setxattr("/pub/a", "security.capability", CAPABILITY, 0, ctx=ROOT)
+    assert store.quota.free_bytes() < free
+    store.chown("/pub/a", -1, -1, ctx=ROOT)
+    assert store.quota.free_bytes() == free
+
+
+def test_fallocate_by_non_root_clears_setuid(store: MemoryStore) -> None:
+    write_file(store, "/pub/a", b"abc", ctx=ALICE, mode=0o666)
+    store.chmod("/pub/a", 0o6777, ctx=ROOT)
+    fh = store.open("/pub/a", os.O_WRONLY, ctx=BOB)
+    store.fallocate(None, 0, 0, 4096, fh, ctx=ROOT)
+    assert stat.S_IMODE(store.getattr("/pub/a")["st_mode"]) == 0o6777
+    store.fallocate(None, 0, 0, 8192, fh, ctx=BOB)
+    assert stat.S_IMODE(store.getattr("/pub/a")["st_mode"]) == 0o0777
+    store.release(None, fh)
+
+
 def test_utimens_permissions(store: MemoryStore) -> None:
     write_file(store, "/pub/mine", b"", ctx=ALICE, mode=0o644)
     write_file(store, "/pub/open", b"", ctx=ALICE, mode=0o666)

@@ -18,7 +18,7 @@ import stat
 import time
 from collections.abc import Callable
 
-from defuse2.store import permissions
+from defuse2.store import permissions, xattrs
 from defuse2.store.base import Buffer, Context
 from defuse2.store.content import byte_size
 from defuse2.store.handles import Handle, HandleTable
@@ -132,6 +132,8 @@ class FileOperations:
             if flags & os.O_TRUNC and node.content is not None:
                 self.quota.release(node.content.truncate(0))
                 permissions.kill_privileges(node, ctx)
+                if node.xattrs:
+                    xattrs.drop_capability(node, self.quota)
                 node.mtime = node.ctime = self._clock()
                 node.changed()
         return self._handles.add(Handle(node, access))
@@ -173,6 +175,8 @@ class FileOperations:
             content = node.content
             self.quota.release(content.truncate(length))
             permissions.kill_privileges(node, context)
+            if node.xattrs:
+                xattrs.drop_capability(node, self.quota)
             node.mtime = node.ctime = self._clock()  # even at the same size, as Linux does
             node.changed()
 
@@ -255,7 +259,8 @@ class FileOperations:
         ``memoryview`` over the binding's buffer): its bytes are copied into the file's
         chunks before this returns, and no reference to it is kept. ``ctx`` may be a
         callable giving the :class:`Context`: it is called only for a setuid or setgid
-        file, whose bits a write by anyone but root clears.
+        file, whose bits a write by anyone but root clears. A write drops the file's
+        capabilities (``security.capability``), whoever makes it.
 
         :raises OSError: ``ENOSPC`` when the allocation would pass the quota (nothing is
             written), ``EBADF`` for an unknown or read-only handle, ``EISDIR``,
@@ -282,6 +287,8 @@ class FileOperations:
             node.mtime = node.ctime = self._clock()
             if node.mode & SET_ID:
                 permissions.kill_privileges(node, self._context(ctx))
+            if node.xattrs:
+                xattrs.drop_capability(node, self.quota)
             node.changed()
         finally:
             lock.release()
@@ -325,6 +332,9 @@ class FileOperations:
                 end = min(offset + size, content.size) if keep else offset + size
                 self.quota.reserve(content.write_cost(offset, end - offset))
                 content.allocate(offset, size, keep_size=keep)
+            permissions.kill_privileges(node, self._context(ctx))
+            if node.xattrs:
+                xattrs.drop_capability(node, self.quota)
             node.mtime = node.ctime = self._clock()
             node.changed()
 

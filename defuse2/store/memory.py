@@ -324,6 +324,8 @@ class MemoryStore(FileOperations):
         context = self._context(ctx)
         with node.lock:
             node.uid, node.gid, node.mode = permissions.chown_result(node, uid, gid, context)
+            if node.xattrs and not node.is_dir:
+                xattrs.drop_capability(node, self.quota)
             node.ctime = self._clock()
             node.changed()
 

@@ -33,6 +33,9 @@ XATTR_NAME_MAX = 255
 XATTR_SIZE_MAX = 64 * 1024
 #: Namespaces that may be stored.
 NAMESPACES = ("user.", "trusted.", "security.")
+#: A file's capabilities (:manpage:`capabilities(7)`), which a write, a truncation or a
+#: change of owner drops, whoever makes it.
+CAPABILITY = "security.capability"
 
 
 def check_name(name: str) -> None:
@@ -121,6 +124,13 @@ def remove(inode: Inode, name: str, quota: Quota) -> None:
     freed = cost(name, old)
     inode.extra -= freed
     quota.release(freed)
+
+
+def drop_capability(inode: Inode, quota: Quota) -> None:
+    """Forget the file's capabilities, as Linux does on a write, a truncation or a
+    :manpage:`chown(2)` (``inode.lock`` held; call only if ``inode.xattrs``)."""
+    if CAPABILITY in inode.xattrs:  # type: ignore[operator]
+        remove(inode, CAPABILITY, quota)
 
 
 def check_value(value: bytes) -> None:
