@@ -1,5 +1,8 @@
 """defuse2: a Flask-style framework for writing FUSE filesystems in Python."""
 
+#: The version of this package (``defuse2 --version`` prints it).
+__version__ = "0.1.0"
+
 from . import attributes as attributes
 from .attributes import Attributes as Attributes
 from .errors import DefuseError as DefuseError

@@ -66,8 +66,8 @@ def empty_dir(tmp_path, name="m"):
 def test_docs_build_without_warnings(tmp_path):
     if importlib.util.find_spec("sphinx") is None:
         if os.environ.get("CI"):
-            pytest.fail("sphinx is required in CI (pip install -e '.[dev]')")
-        pytest.skip("sphinx is not installed (pip install -e '.[dev]')")
+            pytest.fail("sphinx is required in CI (pip install -e '.[docs]')")
+        pytest.skip("sphinx is not installed (pip install -e '.[docs]')")
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
         + [str(DOCS), str(tmp_path / "html")],
@@ -110,7 +110,7 @@ def test_readme_commands():
     readme = (ROOT / "README.rst").read_text()
     for command in [
         "apt-get install -y fuse3 libfuse2",
-        'pip install -e ".[test]"',
+        'pip install -e ".[test,docs]"',
         "python examples/hello.py /tmp/m --foreground",
         "python -m pytest",
     ]:
