@@ -5,95 +5,59 @@ commands only load a filesystem and hand it on; they never talk to the kernel th
 
 ::
 
-    defuse2 mount hello.py /tmp/m --foreground --trace
+    defuse2 mount hello.py /tmp/m --trace     # serves until Ctrl-C or umount
+    defuse2 mount hello.py /tmp/m --daemon --log /tmp/hello.log
+    defuse2 umount /tmp/m                     # a live or a stale mount
     defuse2 mount notes.py /tmp/m --store ~/notes   # unrouted paths: files in ~/notes
     defuse2 routes hello.py            # the route table, like ``flask routes``
     defuse2 match hello.py /test2.txt  # which route serves a path, with which variables
     defuse2 examples                   # the bundled examples
-    defuse2 examples run hello /tmp/m -f
+    defuse2 examples run hello /tmp/m
 
-``TARGET`` is ``module:attr`` or ``path/to/file.py:attr``; ``attr`` defaults to ``fs``.
-A script that ends with ``fs.main()`` gets the ``mount`` options through
-:func:`run_script`: ``python hello.py /tmp/m --foreground``.
+``TARGET`` is ``module:attr`` or ``path/to/file.py:attr``. ``attr`` names a
+:class:`~defuse2.FileSystem` or a function that returns one (a factory, called with no
+arguments, or as written: ``app.py:create_fs(quota="1 MiB")``); it defaults to ``fs``,
+else ``create_fs``. A script that ends with ``fs.main()`` gets the ``mount`` options
+through :func:`run_script`: ``python hello.py /tmp/m``.
+
+Every way of mounting serves in the foreground unless told otherwise (``fs.mount()``,
+``fs.main()``, ``defuse2 mount``): the command runs until the filesystem is unmounted,
+and Ctrl-C unmounts it. ``--daemon`` detaches once mounted, as FUSE programs such as
+``sshfs`` do by default; a daemon has no terminal, so ``--log FILE`` keeps its warnings
+and tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import importlib
-import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import DefuseError
+from .options import OptionError
+from .target import TargetError as TargetError
+from .target import load_target as load_target
 
 if TYPE_CHECKING:
     from .filesystem import FileSystem
     from .store.base import Store
 
-#: Where the bundled examples live: ``examples/`` beside the package in a source tree.
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+def _examples_directory() -> Path:
+    """``defuse2/examples/`` in an installed wheel, else ``examples/`` of a source tree."""
+    package = Path(__file__).resolve().parent
+    installed = package / "examples"
+    return installed if installed.is_dir() else package.parent / "examples"
 
 
-class TargetError(DefuseError):
-    """A ``TARGET`` that does not name a filesystem."""
-
-
-def load_target(target: str) -> FileSystem:
-    """The :class:`~defuse2.FileSystem` named by ``module:attr`` or ``file.py:attr``.
-
-    :raises TargetError: the module or attribute is missing, or is not a filesystem.
-    """
-    from .filesystem import FileSystem
-
-    source, sep, attr = target.rpartition(":")
-    if not sep or "/" in attr or attr.endswith(".py"):
-        source, attr = target, "fs"
-    attr = attr or "fs"
-    if not source:
-        raise TargetError(f"{target!r} names no module or file (use module:attr or file.py:attr)")
-    try:
-        module = _load_module(source)
-    except TargetError:
-        raise
-    except Exception as exc:
-        raise TargetError(f"importing {source!r} failed: {type(exc).__name__}: {exc}") from exc
-    try:
-        value = getattr(module, attr)
-    except AttributeError:
-        raise TargetError(f"{source!r} has no attribute {attr!r}") from None
-    if not isinstance(value, FileSystem):
-        raise TargetError(f"{source}:{attr} is a {type(value).__name__}, not a FileSystem")
-    return value
-
-
-def _load_module(source: str) -> Any:
-    if source.endswith(".py") or os.sep in source or os.path.isfile(source):
-        path = Path(source).resolve()
-        if not path.is_file():
-            raise TargetError(f"no such file: {source}")
-        name = f"defuse2_target_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise TargetError(f"cannot import {source}")
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(path.parent))  # so the file can import its neighbours
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        return importlib.import_module(source)
-    except ModuleNotFoundError as exc:
-        if exc.name and source.startswith(exc.name):
-            raise TargetError(f"no module named {source!r}") from None
-        raise
+#: Where the bundled examples live: inside the package when installed from a wheel,
+#: ``examples/`` at the top of a source tree.
+EXAMPLES = _examples_directory()
 
 
 # -- the parser ----------------------------------------------------------------------------
@@ -102,10 +66,25 @@ def _load_module(source: str) -> Any:
 def _add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mountpoint", help="an empty directory to mount on")
     parser.add_argument(
-        "-f", "--foreground", action="store_true", help="serve in the foreground (default: daemon)"
+        "-f",
+        "--foreground",
+        action="store_true",
+        help="serve in the foreground until unmounted or Ctrl-C (the default)",
     )
     parser.add_argument(
-        "--trace", action="store_true", help="print one line per FUSE callback (implies -f)"
+        "--daemon",
+        action="store_true",
+        help="detach once mounted and serve in the background (use with --log FILE)",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print one line per FUSE callback (to the --log file if one is given)",
+    )
+    parser.add_argument(
+        "--log",
+        metavar="FILE",
+        help="append warnings and errors, with tracebacks, to FILE (kept in --daemon mode)",
     )
     parser.add_argument(
         "-o",
@@ -113,7 +92,16 @@ def _add_mount_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="OPT[,OPT...]",
-        help="libfuse mount options, e.g. -o allow_other,max_read=65536",
+        help="libfuse mount options, e.g. -o allow_other,max_read=65536; "
+        "-o nonempty mounts over a directory that has entries",
+    )
+    parser.add_argument(
+        "--unchecked-option",
+        dest="unchecked_options",
+        action="append",
+        default=[],
+        metavar="OPT[,OPT...]",
+        help="a libfuse option defuse2 does not know, passed on without checking its name",
     )
     parser.add_argument("--binding", choices=("mfusepy", "fusepy"), help="default: mfusepy")
     parser.add_argument(
@@ -133,12 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="defuse2", description="Mount and inspect defuse2 filesystems."
     )
+    parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     target_help = "module:attr or path/to/file.py:attr (attr defaults to fs)"
 
     mount = commands.add_parser("mount", help="mount a filesystem")
     mount.add_argument("target", metavar="TARGET", help=target_help)
     _add_mount_arguments(mount)
+
+    umount = commands.add_parser(
+        "umount", help="unmount a FUSE mount point, live or stale (its server gone)"
+    )
+    umount.add_argument("mountpoint", metavar="MOUNTPOINT", help="where the filesystem is mounted")
 
     routes = commands.add_parser("routes", help="show the route table")
     routes.add_argument("target", metavar="TARGET", help=target_help)
@@ -155,6 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version_text() -> str:
+    """What ``defuse2 --version`` prints: this version, and the versions it runs with."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    found = []
+    for name in ("mfusepy", "werkzeug"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} missing")
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"defuse2 {__version__} ({', '.join(found)}, Python {python})"
+
+
 # -- the commands --------------------------------------------------------------------------
 
 
@@ -163,9 +173,26 @@ def _fail(message: str, status: int = 2) -> NoReturn:
     raise SystemExit(status)
 
 
-def _setup_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="defuse2: %(levelname)s: %(message)s")
+def _setup_logging(log_file: str | None) -> Callable[[str], None] | None:
+    """Send defuse2's warnings and errors (tracebacks included) to stderr, or to the end
+    of ``log_file``; with a file, the trace sink that writes there too."""
+    if log_file is None:
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.WARNING, format="defuse2: %(levelname)s: %(message)s")
+        return None
+    try:
+        handler = logging.FileHandler(os.path.abspath(log_file), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot open the log file {log_file}: {exc.strerror}")
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    )
+    logger = logging.getLogger("defuse2")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    tracer = logging.getLogger("defuse2.trace")
+    tracer.setLevel(logging.INFO)
+    return tracer.info
 
 
 def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
@@ -175,6 +202,13 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
     options: dict[str, Any] = {}
     for text in args.options:
         options.update(parse_options(text))
+    unchecked: dict[str, Any] = {}
+    for text in args.unchecked_options:
+        unchecked.update(parse_options(text))
+    if args.daemon and args.foreground:
+        _fail("choose --foreground (the default) or --daemon, not both")
+    if args.daemon and args.trace and not args.log:
+        _fail("--trace with --daemon needs --log FILE: a daemon has no terminal to print to")
     if args.libfuse:
         os.environ["DEFUSE2_LIBFUSE"] = args.libfuse
     if args.store:
@@ -189,16 +223,17 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
             store.import_tar(args.load)
         except (OSError, ValueError) as exc:
             _fail(f"cannot load {args.load}: {exc}", 1)
-    _setup_logging()
+    trace_to_log = _setup_logging(args.log)
     try:
         fs.mount(
             args.mountpoint,
-            foreground=args.foreground or args.trace,
-            trace=args.trace,
+            foreground=not args.daemon,
+            trace=(trace_to_log or True) if args.trace else False,
             binding=args.binding,
+            unchecked_options=unchecked,
             **options,
         )
-    except MountError as exc:
+    except (MountError, OptionError) as exc:
         _fail(str(exc), 1)
     if args.save:
         store.export_tar(args.save)
@@ -215,6 +250,26 @@ def _open_store(location: str, mountpoint: str) -> Store:
         return DirectoryStore(location)
     except DefuseError as exc:
         _fail(str(exc))
+
+
+def _umount(mountpoint: str) -> None:
+    """``defuse2 umount``: unmount a FUSE mount, live or stale, and say which it was."""
+    from .mount import unmount
+    from .mountinfo import is_stale, mount_entry
+
+    path = os.path.abspath(mountpoint)
+    entry = mount_entry(path)
+    if entry is None:
+        _fail(f"{path} is not a mount point", 1)
+    if not entry.is_fuse:
+        _fail(f"{path} is a {entry.fstype} mount, not FUSE; defuse2 umount leaves it alone", 1)
+    stale = is_stale(path)
+    if not unmount(path):
+        _fail(f"could not unmount {path}; files may be open there (as root: umount -l {path})", 1)
+    if stale:
+        print(f"cleared the stale mount on {path} (its filesystem had exited)")
+    else:
+        print(f"unmounted {path}")
 
 
 def _routes(fs: FileSystem) -> None:
@@ -244,7 +299,7 @@ def _match(fs: FileSystem, path: str) -> None:
 def examples() -> dict[str, str]:
     """The bundled examples: name -> the first line of the module docstring."""
     if not EXAMPLES.is_dir():
-        _fail(f"the bundled examples are not here: {EXAMPLES} (they ship with the source tree)")
+        _fail(f"the bundled examples are not here: {EXAMPLES} (a wheel or a source tree has them)")
     found = {}
     for path in sorted(EXAMPLES.glob("*.py")):
         if path.name.startswith("_"):
@@ -280,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "examples":
         _examples(args)
         return
+    if args.command == "umount":
+        _umount(args.mountpoint)
+        return
     fs = _load_or_fail(args.target)
     if args.command == "mount":
         _serve(fs, args)
@@ -292,8 +350,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def run_script(fs: FileSystem, argv: Sequence[str] | None = None) -> None:
     """The command line of a script ending in ``fs.main()``: ``script.py MOUNTPOINT [...]``.
 
-    Takes the options of ``defuse2 mount``: ``--foreground``, ``--trace``, ``-o``,
-    ``--binding``, ``--libfuse``, ``--store``, ``--load``, ``--save``.
+    Takes the options of ``defuse2 mount``: ``--daemon``, ``--log``, ``--trace``, ``-o``,
+    ``--unchecked-option``, ``--binding``, ``--libfuse``, ``--store``, ``--load``, ``--save``.
     """
     parser = argparse.ArgumentParser(
         prog=os.path.basename(sys.argv[0]) or "filesystem",

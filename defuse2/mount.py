@@ -86,8 +86,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .adapter import Operations, operations_class
 from .binding import fuse_class
-from .errors import DefuseError
 from .invalidation import invalidator
+from .mountinfo import is_mounted as is_mounted
+from .mountinfo import mount_entry
+from .options import check_options
+from .preflight import MountError as MountError
+from .preflight import check_access, check_mountpoint
 from .store.base import Context
 
 if TYPE_CHECKING:
@@ -103,10 +107,6 @@ BINDINGS = ("mfusepy", "fusepy")
 _FUSEPY_EXTRAS = ("bmap", "ioctl", "fsyncdir", "lock")
 
 _SURROGATE_CODEC = "defuse2_utf8_surrogateescape"
-
-
-class MountError(DefuseError):
-    """A filesystem could not be mounted (bad mount point, no FUSE, the loop died)."""
 
 
 # -- choosing and loading a binding --------------------------------------------------------
@@ -319,6 +319,9 @@ def fuse_options(options: Mapping[str, object], *, major: int) -> dict[str, obje
     merged.update(options)
     if "threads" in merged:
         merged["nothreads"] = not _is_true(merged.pop("threads"))
+    if major == 3 or not _is_true(merged.get("nonempty", False)):
+        # defuse2 checks the mount point itself; libfuse 3 has no such option.
+        merged.pop("nonempty", None)
     return {key: value for key, value in merged.items() if value is not False and value is not None}
 
 
@@ -330,33 +333,6 @@ def _is_true(value: object) -> bool:
 
 
 # -- mounting ------------------------------------------------------------------------------
-
-
-def _unescape(field: str) -> str:
-    """Undo the octal escapes (``\\040`` for a space) of ``/proc/self/mountinfo``."""
-    if "\\" not in field:
-        return field
-    raw = field.encode("utf-8", "surrogateescape")
-    return codecs.escape_decode(raw)[0].decode("utf-8", "surrogateescape")
-
-
-def _mount_device(path: str) -> str | None:
-    """The ``major:minor`` of what is mounted on ``path``, from ``/proc/self/mountinfo``."""
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as info:
-        for line in info:
-            fields = line.split(" ", 5)
-            if _unescape(fields[4]) == path:
-                return fields[2]
-    return None
-
-
-def is_mounted(mountpoint: str | os.PathLike[str]) -> bool:
-    """Whether something is mounted on ``mountpoint`` (without asking that filesystem)."""
-    path = os.path.abspath(mountpoint)
-    try:
-        return _mount_device(path) is not None
-    except OSError:
-        return os.path.ismount(path)
 
 
 def _abort_connection(device: str | None) -> bool:
@@ -392,13 +368,6 @@ def unmount(mountpoint: str | os.PathLike[str], *, major: int = 3, timeout: floa
     return not is_mounted(path)
 
 
-def _check_mountpoint(path: str) -> None:
-    if not os.path.isdir(path):
-        raise MountError(f"mount point {path} is not an existing directory")
-    if is_mounted(path):
-        raise MountError(f"{path} is already a mount point (unmount it first)")
-
-
 def _pad_heap() -> None:
     """glibc: keep 16 MiB spare at the heap top (``mallopt(M_TOP_PAD)``), once per process."""
     with contextlib.suppress(OSError, AttributeError):
@@ -420,6 +389,7 @@ def _prepare(
     trace: bool | Callable[[str], None] = False,
     binding: str | None = None,
     options: Mapping[str, object] | None = None,
+    unchecked_options: Mapping[str, object] | None = None,
     context: Callable[[], Context] | None = None,
 ) -> _Prepared:
     """The adapter and the FUSE class for ``filesystem`` on ``binding``; nothing mounted.
@@ -429,7 +399,8 @@ def _prepare(
     name = binding_name(binding)
     module = _import_binding(name)
     major = 2 if name == "fusepy" else int(module.fuse_version_major)
-    settings = fuse_options(options or {}, major=major)
+    check_options(options or {}, major=major)
+    settings = fuse_options({**(options or {}), **(unchecked_options or {})}, major=major)
     single_threaded = bool(settings.get("nothreads"))
     if context is None:
         context = _libfuse_context(module._libfuse, single_threaded=single_threaded)
@@ -459,11 +430,19 @@ def _fuse_runner(
     trace: bool | Callable[[str], None],
     binding: str | None,
     options: Mapping[str, object],
+    unchecked_options: Mapping[str, object] | None,
 ) -> tuple[Operations, Callable[[], None], int]:
-    """Prepare a mount: the adapter, a callable that runs the FUSE loop, the libfuse major."""
+    """Check, then prepare a mount: the adapter, a callable that runs the FUSE loop, the
+    libfuse major. Mount point, options and permissions are checked before anything runs."""
     fuse_class, operations, arguments, major = _prepare(
-        filesystem, trace=trace, binding=binding, options=options
+        filesystem,
+        trace=trace,
+        binding=binding,
+        options=options,
+        unchecked_options=unchecked_options,
     )
+    check_mountpoint(mountpoint, nonempty=_is_true(options.get("nonempty", False)))
+    check_access(arguments, major=major)
 
     def run() -> None:
         _pad_heap()
@@ -488,6 +467,7 @@ def mount(
     *,
     trace: bool | Callable[[str], None] = False,
     binding: str | None = None,
+    unchecked_options: Mapping[str, object] | None = None,
     **options: object,
 ) -> None:
     """Mount ``filesystem`` on ``mountpoint`` and serve it until it is unmounted.
@@ -500,13 +480,22 @@ def mount(
         each line instead.
     :param binding: ``"mfusepy"`` (default, env ``DEFUSE2_BINDING``) or ``"fusepy"``.
         mfusepy runs on libfuse 3 unless env ``DEFUSE2_LIBFUSE=2``.
-    :param options: libfuse ``-o`` options, see :func:`fuse_options`.
+    :param options: libfuse ``-o`` options, see :func:`fuse_options`. A name that
+        neither libfuse 2 nor 3 knows is refused (:class:`~defuse2.options.OptionError`),
+        with the nearest right names. ``nonempty=True`` allows a mount point that has
+        entries (they stay hidden while mounted), on both libfuse majors.
+    :param unchecked_options: options passed on to libfuse without that check.
     :raises MountError: the mount point is unusable or libfuse failed.
     """
     path = os.path.abspath(mountpoint)
-    _check_mountpoint(path)
     _, run, _ = _fuse_runner(
-        filesystem, path, foreground=foreground, trace=trace, binding=binding, options=options
+        filesystem,
+        path,
+        foreground=foreground,
+        trace=trace,
+        binding=binding,
+        options=options,
+        unchecked_options=unchecked_options,
     )
     run()
 
@@ -519,6 +508,7 @@ def mounted(
     timeout: float = 10.0,
     trace: bool | Callable[[str], None] = False,
     binding: str | None = None,
+    unchecked_options: Mapping[str, object] | None = None,
     **options: object,
 ) -> Iterator[Path]:
     """Mount ``filesystem`` in a background thread for the duration of a ``with`` block.
@@ -534,9 +524,14 @@ def mounted(
         not appear within ``timeout``.
     """
     path = os.path.abspath(mountpoint)
-    _check_mountpoint(path)
     operations, run, major = _fuse_runner(
-        filesystem, path, foreground=True, trace=trace, binding=binding, options=options
+        filesystem,
+        path,
+        foreground=True,
+        trace=trace,
+        binding=binding,
+        options=options,
+        unchecked_options=unchecked_options,
     )
     failure: list[BaseException] = []
 
@@ -560,7 +555,8 @@ def mounted(
                 raise MountError(f"{path} was not mounted within {timeout} s")
             time.sleep(0.005)
         with contextlib.suppress(OSError):
-            device = _mount_device(path)
+            entry = mount_entry(path)
+            device = entry.device if entry else None
         yield Path(path)
     finally:
         if not unmount(path, major=major, timeout=timeout):

@@ -1,10 +1,11 @@
 """Shared test setup: the FUSE gate, mountpoints, a tmpfs, and mounts through the CLI.
 
-The gate: a test marked ``@pytest.mark.mount`` needs a real FUSE mount. Whether FUSE is
-usable is found out once per session (:func:`defuse2.testing.fuse_unavailable_reason`:
-``/dev/fuse``, ``fusermount``/``fusermount3``, libfuse 2 and 3, and a tiny real mount).
-When it is not, such tests are skipped with the reason, except when the environment
-variable ``CI`` is set: there they fail, so a CI without FUSE can never look green.
+The gate: a test marked ``@pytest.mark.mount`` needs a real FUSE mount. The plugin
+(:mod:`defuse2.testing`) checks the default binding; this suite mounts with every binding
+(mfusepy on libfuse 3 and 2, fusepy), so here libfuse 2 is checked too. Where FUSE is
+unusable such tests are skipped with the reason, except when the environment variable
+``CI`` is set: pyproject.toml sets ``defuse2_require_fuse = "ci"``, so there they fail,
+and a CI without FUSE can never look green.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from defuse2.testing import require_fuse
-
 
 def pytest_configure(config: pytest.Config) -> None:
     # Running from a checkout that is not installed: load the plugin by hand.
@@ -28,10 +27,12 @@ def pytest_configure(config: pytest.Config) -> None:
         manager.import_plugin("defuse2.testing")
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("mount") is not None:
-        require_fuse()
+        from defuse2.testing import require_fuse
+        from defuse2.testing.plugin import fuse_required
+
+        require_fuse("fusepy", required=fuse_required(item.config))  # libfuse 2
 
 
 @pytest.fixture

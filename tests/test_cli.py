@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import defuse2
 import defuse2.mount
 from defuse2 import FileSystem
 from defuse2.cli import TargetError, examples, load_target, main, run_script
@@ -23,6 +26,17 @@ APP = textwrap.dedent(
     fs = FileSystem()
     other = FileSystem()
     not_a_filesystem = 42
+
+    def create_fs(quota="1 MiB"):
+        made = FileSystem(quota=quota)
+        made.made_with = quota
+        return made
+
+    def needs_arguments(name):
+        return FileSystem()
+
+    def make_text():
+        return "text"
 
     @fs.route("/")
     class Root(Resource):
@@ -65,6 +79,18 @@ def test_load_target_from_a_file_with_default_attribute(app: Path) -> None:
     assert load_target(f"{app}:other") is not load_target(f"{app}:fs")
 
 
+def test_load_target_calls_a_factory(app: Path, tmp_path: Path) -> None:
+    assert load_target(f"{app}:create_fs").made_with == "1 MiB"  # type: ignore[attr-defined]
+    assert load_target(f"{app}:create_fs()").made_with == "1 MiB"  # type: ignore[attr-defined]
+    made = load_target(f'{app}:create_fs(quota="2 MiB")')
+    assert made.made_with == "2 MiB"  # type: ignore[attr-defined]
+    factory_only = tmp_path / "factory_only.py"
+    factory_only.write_text(
+        "from defuse2 import FileSystem\ndef create_fs():\n    return FileSystem()\n"
+    )
+    assert isinstance(load_target(str(factory_only)), FileSystem)  # no fs: create_fs()
+
+
 def test_load_target_from_a_module(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(app.parent))
     assert isinstance(load_target("cli_app:fs"), FileSystem)
@@ -75,7 +101,13 @@ def test_load_target_from_a_module(app: Path, monkeypatch: pytest.MonkeyPatch) -
     ("suffix", "message"),
     [
         (":nope", "has no attribute 'nope'"),
-        (":not_a_filesystem", "is a int, not a FileSystem"),
+        (":not_a_filesystem", "is an int, not a FileSystem or a function that returns one"),
+        (":Root", "is a class, not a FileSystem"),
+        (":needs_arguments", "calling .* failed: TypeError"),
+        (":make_text", "returned a str, not a FileSystem"),
+        (":create_fs(open('x'))", "not a call with literal arguments"),
+        (":create_fs(", "not a call with literal arguments"),
+        (":1x", "is not a Python name"),
     ],
 )
 def test_load_target_errors(app: Path, suffix: str, message: str) -> None:
@@ -170,7 +202,7 @@ def test_examples_run_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """Replace the real mount: record what it was asked to do."""
     calls: dict[str, Any] = {}
 
@@ -180,7 +212,13 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(defuse2.mount, "mount", fake_mount)
     # Restored (or removed) afterwards, whatever the command sets it to.
     monkeypatch.setenv("DEFUSE2_LIBFUSE", os.environ.get("DEFUSE2_LIBFUSE", "3"))
-    return calls
+    loggers = [logging.getLogger(name) for name in ("defuse2", "defuse2.trace")]
+    before = [(logger.handlers[:], logger.level) for logger in loggers]
+    yield calls
+    for logger, (handlers, level) in zip(loggers, before, strict=True):
+        for handler in set(logger.handlers) - set(handlers):
+            handler.close()
+        logger.handlers[:], logger.level = handlers, level
 
 
 def test_run_script_passes_every_option(captured: dict[str, Any]) -> None:
@@ -191,7 +229,7 @@ def test_run_script_passes_every_option(captured: dict[str, Any]) -> None:
     )
     assert captured["filesystem"] is fs
     assert captured["mountpoint"] == "/mnt/x"
-    assert captured["foreground"] is False
+    assert captured["foreground"] is True  # the default, as for fs.mount()
     assert captured["trace"] is False
     assert captured["binding"] == "fusepy"
     assert captured["allow_other"] is True
@@ -199,10 +237,40 @@ def test_run_script_passes_every_option(captured: dict[str, Any]) -> None:
     assert captured["ro"] is True
 
 
-def test_trace_implies_foreground(captured: dict[str, Any]) -> None:
+def test_trace_prints_in_the_foreground(captured: dict[str, Any]) -> None:
     run_script(FileSystem(), ["/mnt/x", "--trace"])
     assert captured["foreground"] is True
     assert captured["trace"] is True
+
+
+def test_daemon_mode_and_unchecked_options(captured: dict[str, Any], tmp_path: Path) -> None:
+    log = tmp_path / "fs.log"
+    run_script(
+        FileSystem(),
+        ["/mnt/x", "--daemon", "--log", str(log), "--trace", "--unchecked-option", "new=1"],
+    )
+    assert captured["foreground"] is False
+    assert captured["unchecked_options"] == {"new": "1"}
+    captured["trace"]("getattr / -> ok")  # the trace goes to the log file
+    assert "getattr / -> ok" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--daemon", "--trace"], "--trace with --daemon needs --log FILE"),
+        (["--daemon", "--foreground"], "not both"),
+        (["--log", "/no/such/dir/x.log"], "cannot open the log file"),
+    ],
+)
+def test_mount_argument_mistakes(
+    argv: list[str], message: str, captured: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run_script(FileSystem(), ["/mnt/x", *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not captured  # nothing was mounted
 
 
 def test_mount_command_sets_the_libfuse_major(app: Path, captured: dict[str, Any]) -> None:
@@ -211,8 +279,14 @@ def test_mount_command_sets_the_libfuse_major(app: Path, captured: dict[str, Any
     assert os.environ["DEFUSE2_LIBFUSE"] == "2"
 
 
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"defuse2 {defuse2.__version__} (mfusepy ")
+
+
 def test_module_entry_point_help() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("mount", "routes", "match", "examples"):
+    for command in ("mount", "umount", "routes", "match", "examples"):
         assert command in result.stdout

@@ -28,7 +28,15 @@ The pytest plugin (registered as ``defuse2``) gives three fixtures:
     a :class:`TestClient` over it.
 ``defuse2_mount``
     a :class:`pathlib.Path` where it is really mounted (``fs.mounted``) for the test.
-    Without a usable FUSE it skips, or fails when the environment variable ``CI`` is set.
+    Without a usable FUSE it skips (see ``defuse2_require_fuse`` below).
+
+and the marker ``mount`` (``@pytest.mark.mount``, or ``@pytest.mark.mount(binding=
+"fusepy", trace=True)``) for tests that need a real mount: they are skipped, with the
+reason, where the binding they use cannot mount. The ini setting
+``defuse2_require_fuse = ci`` fails them instead when the environment variable ``CI`` is
+set (``yes``: always), for a CI that must mount. ``--defuse2-binding``,
+``--defuse2-libfuse`` and ``--defuse2-trace`` choose the binding, the libfuse major and
+tracing for the whole run.
 
 :func:`script_mount` runs a script that mounts in the foreground, as a user starts it.
 """
@@ -52,3 +60,6 @@ if importlib.util.find_spec("pytest") is not None:
     from .plugin import defuse2_client as defuse2_client
     from .plugin import defuse2_filesystem as defuse2_filesystem
     from .plugin import defuse2_mount as defuse2_mount
+    from .plugin import pytest_addoption as pytest_addoption
+    from .plugin import pytest_configure as pytest_configure
+    from .plugin import pytest_runtest_setup as pytest_runtest_setup
