@@ -85,6 +85,7 @@ class Operations:
         self._config: Any = None
         self._volatile = False
         self._dynamic = True  # whether any path may be dynamic; known once mounted
+        self._exclusive = False  # whether only the mount changes the store; known then
         # A registered method that only hands on (not traced, not overridden) becomes the
         # dispatcher's own bound method on this instance: one Python call less per callback.
         # Where the dispatcher would only hand on to the store in turn (no routes at all,
@@ -106,6 +107,7 @@ class Operations:
         with contextlib.suppress(OSError):
             os.chdir(self.directory)
         self._dynamic = getattr(self.dispatcher, "has_dynamic_routes", True)
+        self._exclusive = caching.is_exclusive(getattr(self.dispatcher, "store", None))
         plain = self._config is None and self.hard_links is None
         if plain and type(self).getattr is Operations.getattr:
             # No per-reply timeouts: getattr only hands on, so it is handed on directly.
@@ -126,7 +128,7 @@ class Operations:
             self._config = config
             config.attr_timeout = config.entry_timeout = self.timeout
         if conn is not None:
-            caching.negotiate(conn)
+            caching.negotiate(conn, getattr(self.dispatcher, "store", None))
         if self.invalidator is not None:
             self.invalidator.attach()
             invalidate = functools.partial(self.invalidator.invalidate, wait=caching.HARD_LINK_WAIT)
@@ -229,7 +231,7 @@ class Operations:
         ``(direct_io, keep_cache)``, as :mod:`defuse2.caching` explains."""
         if self._dynamic and self.dispatcher.is_dynamic(path):
             return True, False
-        if self.dispatcher.describe(path)[0] != "store":
+        if not self._exclusive or self.dispatcher.describe(path)[0] != "store":
             return False, False
         return False, self._getattr(path, None)["st_nlink"] == 1
 

@@ -4,11 +4,14 @@ Where this sits: kernel -> libfuse -> binding -> adapter -> **cache policy**. Ev
 request the kernel does not send is a round trip saved, so the kernel is let keep what
 it can keep without ever showing stale data:
 
-- **Pages of the store's files** (``keep_cache`` on ``open``): a path no route serves
-  changes only through the kernel, which updates its own page cache as it writes, so a
-  file read again after it was written is read from memory. libfuse 3's automatic data
-  invalidation (``FUSE_CAP_AUTO_INVAL_DATA``, which drops a file's pages whenever its
-  ``mtime`` moves, the kernel's own writes included) is turned off in ``init``.
+- **Pages of the store's files** (``keep_cache`` on ``open``), for a store that declares
+  itself ``exclusive`` (the :class:`~defuse2.store.memory.MemoryStore` does; a
+  ``DirectoryStore`` does not: other processes may change its directory): a path no
+  route serves then changes only through the kernel, which updates its own page cache
+  as it writes, so a file read again after it was written is read from memory. libfuse
+  3's automatic data invalidation (``FUSE_CAP_AUTO_INVAL_DATA``, which drops a file's
+  pages whenever its ``mtime`` moves, the kernel's own writes included) is turned off in
+  ``init``.
 - **Except** where the content changes behind a kernel inode's back: a dynamic route's
   file is read with ``direct_io`` (no page cache); any other routed file is read again
   at each ``open``; and a file with several hard links, whose names libfuse's high-level
@@ -20,11 +23,12 @@ And one question the kernel no longer asks: before a write it wants to know whet
 file has capabilities to drop (``getxattr("security.capability")``), every time,
 unless the filesystem takes over clearing setuid, setgid and capabilities itself
 (``FUSE_CAP_HANDLE_KILLPRIV_V2``, offered by libfuse 3.17 and later). defuse2 asks for
-it where offered: the store does what Linux does (a write, truncation or ``fallocate``
-by anyone but root clears setuid, and setgid with group-execute; any write, truncation
-or ``chown`` drops ``security.capability``), and the kernel then asks once per file
-until its attributes are fetched again. A routed resource that reports setuid bits or
-capabilities clears them itself on ``write``, as the store does.
+it where offered and the store declares ``clears_privileges``: the
+:class:`~defuse2.store.memory.MemoryStore` does what Linux does (a write, truncation or
+``fallocate`` by anyone but root clears setuid, and setgid with group-execute; any
+write, truncation or ``chown`` drops ``security.capability``), and the kernel then asks
+once per file until its attributes are fetched again. A routed resource that reports
+setuid bits or capabilities clears them itself on ``write``, as the store does.
 """
 
 from __future__ import annotations
@@ -44,10 +48,16 @@ HANDLE_KILLPRIV_V2 = 1 << 21
 HARD_LINK_WAIT = 0.1
 
 
-def negotiate(conn: Any) -> None:
+def is_exclusive(store: object) -> bool:
+    """Whether only the mount changes what ``store`` holds (its ``exclusive``)."""
+    return bool(getattr(store, "exclusive", False))
+
+
+def negotiate(conn: Any, store: object) -> None:
     """Choose the connection's capabilities in ``init`` (libfuse 3's ``conn->want``)."""
-    conn.want &= ~AUTO_INVAL_DATA
-    if conn.capable & HANDLE_KILLPRIV_V2:
+    if is_exclusive(store):
+        conn.want &= ~AUTO_INVAL_DATA
+    if conn.capable & HANDLE_KILLPRIV_V2 and getattr(store, "clears_privileges", False):
         conn.want |= HANDLE_KILLPRIV_V2
 
 

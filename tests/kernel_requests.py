@@ -19,7 +19,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,14 @@ class RequestLog:
     :param app: ``module:attribute`` of the filesystem (``tests/`` is on the path).
     :param binding: ``mfusepy`` or ``fusepy``; ``libfuse``: ``"2"`` or ``"3"``.
     :param options: more ``-o`` options.
+    :param arguments: more arguments of ``defuse2 mount`` (``["--store", DIR]``).
     """
 
-    def __init__(self, app: str, binding: str, libfuse: str, *options: str) -> None:
-        self._mount = CliMount(app, binding, libfuse, "-o", ",".join(["debug", *options]))
+    def __init__(
+        self, app: str, binding: str, libfuse: str, *options: str, arguments: Sequence[str] = ()
+    ) -> None:
+        options_argument = ",".join(["debug", *options])
+        self._mount = CliMount(app, binding, libfuse, *arguments, "-o", options_argument)
         self.binding, self.libfuse = binding, libfuse
         self.root = Path()
 

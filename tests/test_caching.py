@@ -11,6 +11,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from kernel_requests import RequestLog, libfuse_version
@@ -210,3 +211,19 @@ def test_a_change_by_another_user_clears_setuid_and_setgid(
     os.chmod(path, 0o6777)
     as_user(change, path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o777
+
+
+@pytest.mark.parametrize(("binding", "libfuse"), CONFIGS, ids=CONFIG_IDS)
+def test_a_host_directory_changed_behind_the_mount_is_read_again(
+    binding: str, libfuse: str, tmp_path: Path
+) -> None:
+    """A ``DirectoryStore`` is not exclusive: its files are read again at each open."""
+    (tmp_path / "host").mkdir()
+    host = tmp_path / "host" / "shared.txt"
+    arguments = ["--store", str(tmp_path / "host")]
+    with RequestLog("caching_app:fs", binding, libfuse, arguments=arguments) as mounted:
+        seen = mounted.root / "shared.txt"
+        seen.write_bytes(b"first")
+        assert seen.read_bytes() == b"first"
+        host.write_bytes(b"other")  # same size: only the content tells
+        assert seen.read_bytes() == b"other"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 
 from defuse2.caching import AUTO_INVAL_DATA, HANDLE_KILLPRIV_V2, HardLinks, negotiate
+from defuse2.store.memory import MemoryStore
 
 
 def attributes(ino: int, nlink: int, mode: int = stat.S_IFREG | 0o644) -> dict[str, int]:
@@ -48,24 +49,33 @@ def test_a_name_seen_again_with_one_link_or_another_inode_is_moved() -> None:
     assert links.names == {"/a": 7, "/b": 9, "/c": 9}
 
 
-def test_negotiate_turns_automatic_data_invalidation_off() -> None:
-    class Conn:
-        want = AUTO_INVAL_DATA | 1
-        capable = AUTO_INVAL_DATA
+class Conn:
+    """The fields of libfuse 3's ``struct fuse_conn_info`` that ``init`` chooses."""
 
-    conn = Conn()
-    negotiate(conn)
+    def __init__(self, capable: int, want: int) -> None:
+        self.capable, self.want = capable, want
+
+
+class HostDirectory:
+    """A store whose files other processes may change, which clears no privileges."""
+
+
+def test_an_exclusive_store_turns_automatic_data_invalidation_off() -> None:
+    conn = Conn(AUTO_INVAL_DATA, AUTO_INVAL_DATA | 1)
+    negotiate(conn, MemoryStore())
     assert conn.want == 1
+    conn = Conn(AUTO_INVAL_DATA, AUTO_INVAL_DATA | 1)
+    negotiate(conn, HostDirectory())
+    assert conn.want == AUTO_INVAL_DATA | 1
 
 
-def test_negotiate_takes_over_clearing_privileges_where_offered() -> None:
-    class Conn:
-        want = 0
-        capable = HANDLE_KILLPRIV_V2
-
-    conn = Conn()
-    negotiate(conn)
+def test_a_store_that_clears_privileges_takes_the_duty_over_where_offered() -> None:
+    conn = Conn(HANDLE_KILLPRIV_V2, 0)
+    negotiate(conn, MemoryStore())
     assert conn.want == HANDLE_KILLPRIV_V2
-    conn.capable = conn.want = 0
-    negotiate(conn)
+    conn = Conn(0, 0)
+    negotiate(conn, MemoryStore())
+    assert conn.want == 0
+    conn = Conn(HANDLE_KILLPRIV_V2, 0)
+    negotiate(conn, HostDirectory())
     assert conn.want == 0

@@ -97,6 +97,16 @@ class MemoryStore(FileOperations):
     #: then spares a ``write`` the cost of reading the caller's context).
     lazy_context_operations = frozenset({"write"})
 
+    #: Only the filesystem it serves changes what the store holds (no other process or
+    #: host sees it), so the kernel may keep its files' pages and attributes as long as
+    #: nothing goes through the mount (:mod:`defuse2.caching`).
+    exclusive = True
+
+    #: A write, truncation or ``fallocate`` by anyone but root clears setuid and setgid,
+    #: and any of them (or a ``chown``) drops ``security.capability``, as Linux does: the
+    #: kernel may leave that to the store (``FUSE_CAP_HANDLE_KILLPRIV_V2``).
+    clears_privileges = True
+
     def __init__(self, quota: int | str | None = None, max_nodes: int | None = None) -> None:
         limit = default_limit() if quota is None else parse_size(quota)
         if max_nodes is not None and (
