@@ -69,7 +69,7 @@ def test_docs_build_without_warnings(tmp_path):
             pytest.fail("sphinx is required in CI (pip install -e '.[docs]')")
         pytest.skip("sphinx is not installed (pip install -e '.[docs]')")
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+        [sys.executable, "-m", "sphinx", "-W", "-n", "--keep-going", "-q", "-b", "html"]
         + [str(DOCS), str(tmp_path / "html")],
         capture_output=True,
         text=True,
@@ -77,6 +77,23 @@ def test_docs_build_without_warnings(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "html" / "tutorial.html").is_file()
+    api = (tmp_path / "html" / "api.html").read_text()
+    text = re.sub(r"<[^>]+>", "", api)  # the signatures as they read
+    assert "mode=0o444" in text and "mode=292" not in text
+    assert 'id="defuse2.FileSystem.dispatcher"' not in api  # internal: not in the reference
+    assert 'href="https://docs.python.org/3.11/library/pathlib.html#pathlib.Path"' in api
+
+
+def test_python_inventory_holds_the_listed_names():
+    """``docs/inventories/python.inv`` (what intersphinx reads offline) has exactly the
+    names of ``python-names.txt``, at the addresses Python's own inventory gives."""
+    inventories = load(DOCS / "inventories" / "python.py")
+    kept = inventories.read(inventories.OUTPUT)
+    assert sorted(kept) == sorted(inventories.wanted())
+    if not inventories.FULL.is_file():
+        pytest.skip(f"{inventories.FULL} is not installed (Debian: python3.11-doc)")
+    full = inventories.read(inventories.FULL)
+    assert {pair: full[pair] for pair in kept} == kept
 
 
 def test_every_example_is_documented():

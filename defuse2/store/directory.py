@@ -36,7 +36,7 @@ does). A mount run by another user creates everything as that user. Without
 host has them (the kernel enforces those modes on callers), inode numbers from the host
 (hard links share one). FIFOs, sockets and device nodes are listed and ``stat``-ed; the
 kernel never asks a FUSE filesystem to open them (a FIFO is a pipe inside the mount;
-FUSE mounts are ``nodev``), and in-process :meth:`open` of one is refused with
+FUSE mounts are ``nodev``), and in-process :meth:`~defuse2.Store.open` of one is refused with
 ``ENXIO`` (it is opened ``O_NONBLOCK``, so it never hangs). Making device nodes needs
 a root caller (``EPERM`` otherwise). Names starting with ``.fuse_hidden`` are libfuse's
 stand-ins for files unlinked while open: the store does not list them, and ``rmdir`` or

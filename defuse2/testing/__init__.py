@@ -13,11 +13,11 @@ What the client does like the kernel: path walking with ``.``/``..`` and symlink
 (``ELOOP`` after 40), trailing-slash rules, ``ENAMETOOLONG`` for paths of 4096 bytes or
 more, the umask of its :class:`~defuse2.store.base.Context` applied before create,
 ``mkdir`` and ``mknod``, ``O_CREAT|O_EXCL``, ``O_TRUNC``, ``O_APPEND``, ``O_DIRECTORY``,
-a descriptor table with offsets (``EBADF``), ``flush`` + ``release`` on :meth:`close`, and
-the ``rename``/``link`` checks done above the filesystem. What it leaves to the store and
-the resources: everything else, including **permission checks** (a mount uses
-``default_permissions``, so there the kernel checks modes; the client does not re-check
-them, and tests that run as root would not see them anyway).
+a descriptor table with offsets (``EBADF``), ``flush`` + ``release`` on
+:meth:`TestClient.close`, and the ``rename``/``link`` checks done above the filesystem.
+What it leaves to the store and the resources: everything else, including **permission
+checks** (a mount uses ``default_permissions``, so there the kernel checks modes; the
+client does not re-check them, and tests that run as root would not see them anyway).
 
 The pytest plugin (registered as ``defuse2``) gives three fixtures:
 
