@@ -235,6 +235,11 @@ class Operations:
             return False, False
         return False, self._getattr(path, None)["st_nlink"] == 1
 
+    def caches_listing(self, path: str) -> bool:
+        """Whether the kernel may keep the listing of the directory opened at ``path``
+        (``cache_readdir``): a directory of an exclusive store, see :mod:`defuse2.caching`."""
+        return self._exclusive and self.dispatcher.describe(path)[0] == "store"
+
     def create(self, path: str, mode: int, flags: int = 0) -> int:
         """:manpage:`open(2)` with ``O_CREAT``."""
         return self.dispatcher.create(path, mode, flags)

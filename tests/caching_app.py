@@ -1,8 +1,8 @@
-"""The filesystem of the cache tests: the store, a routed file and a dynamic one.
+"""The filesystem of the cache tests: the store, routed files and a routed directory.
 
-``/routed.txt`` and ``/dynamic.txt`` show :data:`CONTENT`, which a test changes through
-``/control`` (a write there replaces it), the way a resource's content changes behind
-the kernel's back.
+``/routed.txt`` and ``/dynamic.txt`` show :data:`CONTENT`, and ``/names`` lists its
+words, which a test changes through ``/control`` (a write there replaces it), the way a
+resource's content changes behind the kernel's back.
 """
 
 from defuse2 import FileSystem, Resource, attributes
@@ -37,3 +37,9 @@ class Control(Resource):
 
     def truncate(self) -> None:
         pass
+
+
+@fs.route("/names")
+class Names(Resource):
+    def readdir(self) -> list[str]:
+        return CONTENT[0].decode().split()

@@ -227,3 +227,30 @@ def test_a_host_directory_changed_behind_the_mount_is_read_again(
         assert seen.read_bytes() == b"first"
         host.write_bytes(b"other")  # same size: only the content tells
         assert seen.read_bytes() == b"other"
+
+
+def test_listings_of_the_store_are_kept_where_libfuse_lets_the_kernel_keep_them(
+    mounted: RequestLog,
+) -> None:
+    directory = mounted.root / "listed"
+    directory.mkdir()
+    for index in range(50):
+        (directory / f"f{index}").touch()
+    with mounted.count() as requests:
+        for _ in range(5):
+            assert len(os.listdir(directory)) == 50
+    keeps = mounted.libfuse == "3" and libfuse_version("3") >= (3, 16)
+    if keeps:  # libfuse >= 3.16 hands cache_readdir on: the first listing is kept
+        assert requests["READDIR"] <= 2
+    else:
+        assert requests["READDIR"] >= 5
+    (directory / "new").touch()
+    os.unlink(directory / "f0")
+    assert sorted(os.listdir(directory)) == sorted([*(f"f{i}" for i in range(1, 50)), "new"])
+
+
+def test_a_routed_listing_is_asked_for_again(mounted: RequestLog) -> None:
+    pwrite(str(mounted.root / "control"), b"one two", 0)
+    assert sorted(os.listdir(mounted.root / "names")) == ["one", "two"]
+    pwrite(str(mounted.root / "control"), b"six ten", 0)
+    assert sorted(os.listdir(mounted.root / "names")) == ["six", "ten"]
