@@ -24,26 +24,21 @@ from typing import TYPE_CHECKING, Any
 
 from . import caching
 from .answers import none_if_absent
+from .operations import OPERATIONS as TABLE
+from .operations import XATTRS
 
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
     from .invalidation import Invalidator
 
-#: Every operation the adapter can register, in libfuse's spelling.
-OPERATIONS = frozenset(
-    {
-        "getattr", "readdir", "readlink", "mknod", "mkdir", "unlink", "rmdir", "symlink",
-        "rename", "link", "chmod", "chown", "truncate", "utimens", "open", "create", "read",
-        "write", "flush", "fsync", "release", "opendir", "releasedir", "access", "statfs",
-        "getxattr", "setxattr", "listxattr", "removexattr", "fallocate",
-    }
-)  # fmt: skip
+#: Every operation the adapter can register: those of the table, in libfuse's spelling.
+OPERATIONS = frozenset(TABLE)
 
 #: libfuse renames a file unlinked while open to a name starting with this.
 HIDDEN_PREFIX = "/.fuse_hidden"
 
 #: The extended-attribute operations (left out with ``xattrs=False``).
-XATTR_OPERATIONS = frozenset({"getxattr", "setxattr", "listxattr", "removexattr"})
+XATTR_OPERATIONS = XATTRS
 
 #: The operations whose method here only hands its arguments on (all but ``getattr``).
 PASS_THROUGH = OPERATIONS - {"getattr"}

@@ -11,8 +11,11 @@ Here the binding's own ``c_stat`` class -- the offset, size and signedness of ea
 its fields -- is turned once into a :class:`struct.Struct`, so one ``pack_into`` writes
 the whole struct, padding zeroed too. A layout with a field this module does not know
 (``st_flags`` on a BSD, say) keeps the binding's ``set_st_attrs``, and so does any
-mapping the fast path cannot pack (a missing key, a float, a value out of range): the
-result is always byte for byte what the binding would have written.
+mapping the fast path cannot pack (a missing key, a float time): the result is always
+byte for byte what the binding would have written. A value the kernel could not take (an
+integer out of range, a size that is not an integer) is refused instead
+(:func:`~defuse2.answers.check_stat` raises, and the errno boundary answers ``EIO``,
+logged), where the binding would have written it truncated.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import ctypes
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from .answers import check_stat
 
 #: A function writing a ``st_*`` mapping into the ``struct stat`` a ctypes pointer points to.
 StatFiller = Callable[[Any, Mapping[str, Any]], None]
@@ -64,13 +69,17 @@ def stat_filler(c_stat: type[ctypes.Structure], set_st_attrs: Callable[..., None
         "def fill(buf, a):\n"
         "    try:\n"
         f"        pack_into(buf.contents, 0, {', '.join(values)})\n"
-        "    except (KeyError, struct_error):\n"
+        "    except KeyError:\n"
+        "        fill_slowly(buf, a)\n"
+        "    except struct_error:\n"
+        "        check_stat(a)\n"
         "        fill_slowly(buf, a)\n"
     )
     namespace: dict[str, Any] = {
         "pack_into": struct.Struct(layout).pack_into,
         "struct_error": struct.error,
         "fill_slowly": fill_slowly,
+        "check_stat": check_stat,
         "divmod": divmod,
     }
     exec(source, namespace)  # like namedtuple: code generated once, per layout

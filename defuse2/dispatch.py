@@ -8,12 +8,15 @@ For each operation on a path:
 
 1. the path is matched against the routes (cached per path);
 2. matched, and the resource defines the operation: the resource answers, and its return
-   value is turned into what the binding expects (``str`` -> bytes, ``None`` -> all of
-   ``data`` written, :class:`~defuse2.attributes.Attributes` -> a stat mapping, ...; the
-   conversions are in :mod:`defuse2.answers`);
-3. matched, and the resource lacks the operation: a default, never a silent success --
-   a change is ``EROFS``; ``getattr`` is derived from the resource's shape; ``readlink``
-   is ``EINVAL``; ``read`` on a file without ``read`` is ``ENOTSUP``;
+   value is converted and checked as the operation table says
+   (:data:`defuse2.operations.OPERATIONS`; the conversions are in
+   :mod:`defuse2.answers`): ``str`` -> bytes, ``None`` -> all of ``data`` written,
+   :class:`~defuse2.attributes.Attributes` -> a stat mapping, ... A value the table does
+   not allow (a ``write`` of -1 bytes, a size of 2**70) is ``EIO``, logged;
+3. matched, and the resource lacks the operation: the table's default, never a silent
+   success -- a change is ``EROFS``; ``getattr`` is derived from the resource's shape;
+   times, mode and owner of a writable resource are kept by defuse2
+   (:mod:`defuse2.kept`);
 4. not matched: the store answers.
 
 An exception from a resource becomes an errno here, by the one boundary
@@ -21,33 +24,46 @@ An exception from a resource becomes an errno here, by the one boundary
 (``raise FileNotFoundError(path)`` is ``ENOENT``); anything else is logged with the
 operation, path and route, and becomes ``EIO``. A store's exceptions go up unchanged
 and meet the same function where the mount or the test client called in.
+
+The operations that make and remove names are in :mod:`defuse2.dispatch_names`, those
+that change attributes in :mod:`defuse2.dispatch_attributes`, the extended attributes in
+:mod:`defuse2.dispatch_xattrs`.
 """
 
 from __future__ import annotations
 
 import errno
 import itertools
-import logging
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import attributes
-from .answers import MISSING, as_count, as_names, as_stat, as_text, fail
+from .answers import (
+    CONVERTERS,
+    MISSING,
+    as_count,
+    as_stat,
+    check_stat,
+    fail,
+)
+from .answers import (
+    FILE_TYPES as KINDS,
+)
 from .attributes import Attributes
+from .dispatch_attributes import AttributeOperations
+from .dispatch_names import NameOperations
 from .dispatch_xattrs import XattrOperations
 from .errors import DefuseError, errno_for
-from .operations import ARGUMENTS, MUTATING
+from .kept import KeptMetadata
+from .operations import ARGUMENTS, OPERATIONS
 from .resources import as_bytes
 from .routing import Found, Route
 from .store.base import Buffer, Context
 
 if TYPE_CHECKING:
     from .filesystem import FileSystem
-
-log = logging.getLogger("defuse2")
-
 
 #: Operations that, for a path no route serves, go to the store's method of the same
 #: name with the same arguments, and answer what it answers.
@@ -57,8 +73,12 @@ HANDED_ON = ("getattr", "read", "release", "flush", "fsync", "find_xattr")
 #: here, far above the store's own numbers, so ``stat`` shows each path a stable inode.
 ROUTED_INODES = 1 << 48
 
+#: Operation -> the conversion and check of a resource's answer (``getattr`` and
+#: ``write`` do their own, on the hot path).
+_CONVERT = {name: CONVERTERS[op.result] for name, op in OPERATIONS.items()}
 
-class Dispatcher(XattrOperations):
+
+class Dispatcher(NameOperations, AttributeOperations, XattrOperations):
     """Answers FUSE operations for one :class:`~defuse2.FileSystem`.
 
     The methods have the names and arguments of fusepy's ``Operations`` (with
@@ -82,6 +102,8 @@ class Dispatcher(XattrOperations):
         self._stat_defaults = Attributes(mode=0).as_stat(self._uid, self._gid, self._time_ns)
         self._inodes: dict[str, int] = {}
         self._next_inode = itertools.count(ROUTED_INODES)
+        self._kept = KeptMetadata()
+        self._kept_by_path = self._kept.by_path  # read on the hot path: empty is false
         idle: frozenset[str] = getattr(self.store, "no_op_operations", frozenset())
         lazy: frozenset[str] = getattr(self.store, "lazy_context_operations", frozenset())
         #: a store ``write`` gets the context function itself, to call only if need be
@@ -99,27 +121,30 @@ class Dispatcher(XattrOperations):
         :func:`~defuse2.errors.errno_for`): its errno, or ``EIO``, logged."""
         return fail(errno_for(error, op, path, _served_by(route)), path)
 
-    def _convert(
-        self, op: str, found: Found, path: str, convert: Callable[[Any], Any], result: Any
-    ) -> Any:
-        """Turn a resource's return value into the binding's; a wrong one is ``EIO``."""
-        try:
-            return convert(result)
-        except (DefuseError, TypeError, ValueError) as error:
-            raise self._failed(op, path, found[0], error) from error
-
     def _resource(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any:
-        """The resource's answer (user errors become ``EIO``, logged), or the default
-        for an operation it lacks."""
+        """The resource's answer, converted and checked as the table says (an exception
+        or a wrong value is ``EIO``, logged); for an operation it lacks, the table's
+        errno, or :data:`~defuse2.answers.MISSING` where the caller derives an answer."""
         route, values = found
         invoke = route.invokers.get(op)
-        if invoke is not None:
-            try:
-                return invoke(values, path, self._context, *args)
-            except Exception as error:
-                raise self._failed(op, path, route, error) from error
-        if op in MUTATING:
-            raise fail(errno.EROFS, path)
+        if invoke is None:
+            return self._missing(op, found, path, args)
+        try:
+            return _CONVERT[op](invoke(values, path, self._context, *args))
+        except Exception as error:
+            raise self._failed(op, path, route, error) from error
+
+    def _missing(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any:
+        """The answer for an operation the resource serving ``path`` lacks."""
+        row = OPERATIONS[op]
+        if "write" in found[0].invokers:
+            if row.kept:
+                self._keep(op, path, args)
+                return None
+            if row.writable_missing_errno:
+                raise fail(row.writable_missing_errno, path)
+        if row.missing_errno:
+            raise fail(row.missing_errno, path)
         return MISSING
 
     def served_by(self, path: str | None) -> str:
@@ -175,10 +200,21 @@ class Dispatcher(XattrOperations):
                     stat_result = result.as_stat(self._uid, self._gid, self._time_ns)
                 else:
                     stat_result = as_stat(result, self._stat_defaults)
+                # What the binding would pack but the kernel refuses, without a word: a
+                # negative size, a mode without a file type. (A value that is not an int
+                # or out of range, the binding refuses to pack: check_stat is called.)
+                try:
+                    bad = stat_result["st_size"] < 0 or stat_result["st_mode"] >> 12 not in KINDS
+                except TypeError:
+                    bad = True
+                if bad:
+                    check_stat(stat_result)  # says what is wrong
             except Exception as error:
                 raise self._failed("getattr", path, route, error) from error
         if not stat_result["st_ino"]:
             stat_result["st_ino"] = self._inodes.get(path) or self._inode(path)  # type: ignore
+        if self._kept_by_path and path in self._kept_by_path:
+            self._kept.apply(path, stat_result)
         return stat_result
 
     def _inode(self, path: str) -> int:
@@ -218,7 +254,7 @@ class Dispatcher(XattrOperations):
             if not self._is_dir(path):
                 raise fail(errno.ENOTDIR, path)
             listed = []
-        names = dict.fromkeys(self._convert("readdir", found, path, as_names, listed))
+        names = dict.fromkeys(listed)
         for more in (self._routes.static_children(path), self._stored_names(path)):
             if more:
                 names.update(dict.fromkeys(more))
@@ -244,7 +280,7 @@ class Dispatcher(XattrOperations):
             if not self._is_dir(path):
                 raise fail(errno.ENOTDIR, path)
             return 0
-        return result or 0
+        return result  # type: ignore[no-any-return]
 
     def releasedir(self, path: str | None, fh: int) -> None:
         """:manpage:`closedir(3)`."""
@@ -254,35 +290,39 @@ class Dispatcher(XattrOperations):
             return
         self._resource("releasedir", found, path, (fh,))  # type: ignore[arg-type]
 
-    def _store_has(self, path: str) -> bool:
-        try:
-            self.store.getattr(path)
-        except OSError:
-            return False
-        return True
-
     # -- reading ------------------------------------------------------------------------
     def readlink(self, path: str) -> str:
         """:manpage:`readlink(2)`; ``EINVAL`` for a resource that is not a link."""
         found = self._routes.match(path)
         if found is None:
             return self.store.readlink(path)
-        result = self._resource("readlink", found, path, ())
-        if result is MISSING:
-            raise fail(errno.EINVAL, path)
-        return self._convert("readlink", found, path, as_text, result)  # type: ignore[no-any-return]
+        return self._resource("readlink", found, path, ())  # type: ignore[no-any-return]
 
     def open(self, path: str, flags: int) -> int:
-        """:manpage:`open(2)`; opening a read-only resource for writing is ``EROFS``."""
+        """:manpage:`open(2)`; opening a read-only resource for writing is ``EROFS``.
+
+        With ``O_TRUNC`` (libfuse 3 sends it, and no ``truncate``: ``atomic_o_trunc``),
+        the resource's ``truncate`` empties the file once it is open, so a shorter
+        rewrite leaves no stale tail; a resource without ``truncate`` is ``EROFS``.
+        """
         found = self._routes.match(path)
         if found is None:
             return self.store.open(path, flags, ctx=self._context())
-        result = self._resource("open", found, path, (flags,))
-        if result is MISSING:
-            if flags & os.O_ACCMODE != os.O_RDONLY and "write" not in found[0].invokers:
+        invokers = found[0].invokers
+        if flags & os.O_TRUNC and "truncate" not in invokers:
+            raise fail(errno.EROFS, path)
+        fh = self._resource("open", found, path, (flags,))
+        if fh is MISSING:
+            if flags & os.O_ACCMODE != os.O_RDONLY and "write" not in invokers:
                 raise fail(errno.EROFS, path)
-            return 0
-        return result or 0
+            fh = 0
+        if flags & os.O_TRUNC:
+            try:
+                self.truncate(path, 0, fh)
+            except BaseException:
+                self._resource("release", found, path, (fh,))
+                raise
+        return fh  # type: ignore[no-any-return]
 
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
         """:manpage:`pread(2)`: ``bytes`` or ``str`` from the resource, at most ``size``."""
@@ -342,136 +382,16 @@ class Dispatcher(XattrOperations):
             result = invoke(values, path, self._context, data, offset, fh)
         except Exception as error:
             raise self._failed("write", path, route, error) from error
+        if self._kept_by_path:
+            self._kept.modified(path)  # type: ignore[arg-type]
         if result is None:
             return len(data)
-        if type(result) is int:
+        if type(result) is int and 0 <= result <= len(data):
             return result
-        return self._convert("write", found, path, as_count, result)  # type: ignore
-
-    def create(self, path: str, mode: int, flags: int = 0) -> int:
-        """:manpage:`open(2)` with ``O_CREAT``."""
-        if self._routes.match(path) is None:  # the common case, called directly
-            try:
-                return self.store.create(path, mode, flags, ctx=self._context())
-            except FileNotFoundError:
-                pass  # perhaps in a directory that routes imply: _make sees to it
-        return self._make("create", path, (mode, flags), (path, mode, flags)) or 0
-
-    def mknod(self, path: str, mode: int, dev: int) -> None:
-        """:manpage:`mknod(2)`."""
-        self._make("mknod", path, (mode, dev), (path, mode, dev))
-
-    def mkdir(self, path: str, mode: int) -> None:
-        """:manpage:`mkdir(2)`."""
-        if self._routes.match(path) is None:  # the common case, called directly
-            try:
-                return self.store.mkdir(path, mode, ctx=self._context())
-            except FileNotFoundError:
-                pass  # perhaps in a directory that routes imply: _make sees to it
-        self._make("mkdir", path, (mode,), (path, mode))
-
-    def symlink(self, target: str, source: str) -> None:
-        """:manpage:`symlink(2)`: make ``target``, a link to ``source``."""
-        self._make("symlink", target, (target, source), (target, source))
-
-    def rename(self, old: str, new: str, flags: int = 0) -> None:
-        """:manpage:`rename(2)`; between a resource and the store it is ``EXDEV``."""
-        if (self._routes.match(old) is None) != (self._routes.match(new) is None):
-            raise fail(errno.EXDEV, new)
-        self._make("rename", new, (old, new, flags), (old, new, flags), served_by=old)
-
-    def link(self, target: str, source: str) -> None:
-        """:manpage:`link(2)`: make ``target``, a new name of ``source``."""
-        if (self._routes.match(target) is None) != (self._routes.match(source) is None):
-            raise fail(errno.EXDEV, target)
-        self._make("link", target, (target, source), (target, source))
-
-    def _make(
-        self,
-        op: str,
-        made: str,
-        args: tuple[Any, ...],
-        store_args: tuple[Any, ...],
-        served_by: str | None = None,
-    ) -> Any:
-        """An operation that makes the name ``made``, by the store or by the resource
-        serving ``served_by`` (default: ``made``), or ``EROFS``.
-
-        The store may not have seen a directory that routes imply (``/users/ann`` for
-        ``/users/<name>/profile.json``); if the operation fails with ``ENOENT`` for that
-        reason, the directories are made in the store and the operation runs again.
-        """
-        path = made if served_by is None else served_by
-        found = self._routes.match(path)
         try:
-            if found is None:
-                return getattr(self.store, op)(*store_args, ctx=self._context())
-            return self._resource(op, found, path, args)
-        except FileNotFoundError:
-            if not self._make_store_parents(made):
-                raise
-        return self._make(op, made, args, store_args, served_by)  # the parents are there now
-
-    def _make_store_parents(self, path: str) -> bool:
-        """Make the routed directories above ``path`` in the store; whether any were made."""
-        missing: list[str] = []
-        parent = os.path.dirname(path)
-        while parent != "/" and not self._store_has(parent):
-            found = self._routes.match(parent)
-            if found is None or not self._is_dir(parent):
-                return False
-            missing.append(parent)
-            parent = os.path.dirname(parent)
-        for directory in reversed(missing):
-            self.store.mkdir(directory, 0o755)
-        return bool(missing)
-
-    def _routed(self, op: str, path: str | None, args: tuple[Any, ...]) -> bool:
-        """Whether a resource serves ``path``; if so, it has answered ``op`` (``EROFS`` for
-        a change it lacks). Otherwise the caller asks the store, directly: a call with
-        ``*args`` and a keyword costs more than the rest of the dispatch."""
-        found = self._routes.match(path)
-        if found is None:
-            return False
-        self._resource(op, found, path, args)  # type: ignore[arg-type]
-        return True
-
-    def unlink(self, path: str) -> None:
-        """:manpage:`unlink(2)`."""
-        if not self._routed("unlink", path, ()):
-            self.store.unlink(path, ctx=self._context())
-
-    def rmdir(self, path: str) -> None:
-        """:manpage:`rmdir(2)`."""
-        if not self._routed("rmdir", path, ()):
-            self.store.rmdir(path, ctx=self._context())
-
-    def chmod(self, path: str | None, mode: int, fh: int | None = None) -> None:
-        """:manpage:`chmod(2)`."""
-        if not self._routed("chmod", path, (mode, fh)):
-            self.store.chmod(path, mode, fh, ctx=self._context())
-
-    def chown(self, path: str | None, uid: int, gid: int, fh: int | None = None) -> None:
-        """:manpage:`chown(2)`."""
-        if not self._routed("chown", path, (uid, gid, fh)):
-            self.store.chown(path, uid, gid, fh, ctx=self._context())
-
-    def truncate(self, path: str | None, length: int, fh: int | None = None) -> None:
-        """:manpage:`truncate(2)`."""
-        if not self._routed("truncate", path, (length, fh)):
-            self.store.truncate(path, length, fh, ctx=self._context())
-
-    def utimens(
-        self, path: str | None, times: tuple[int, int] | None = None, fh: int | None = None
-    ) -> None:
-        """:manpage:`utimensat(2)`: ``times`` is (atime, mtime) in ns, ``None`` for now."""
-        if not self._routed("utimens", path, (times, fh)):
-            self.store.utimens(path, times, fh, ctx=self._context())
-
-    def fallocate(self, path: str | None, mode: int, offset: int, size: int, fh: int) -> None:
-        """:manpage:`fallocate(2)`."""
-        if not self._routed("fallocate", path, (mode, offset, size, fh)):
-            self.store.fallocate(path, mode, offset, size, fh, ctx=self._context())
+            return as_count(result, len(data))
+        except DefuseError as error:
+            raise self._failed("write", path, route, error) from error
 
     # -- handles --------------------------------------------------------------------------
     def flush(self, path: str | None, fh: int) -> None:
@@ -488,6 +408,16 @@ class Dispatcher(XattrOperations):
         """The last :manpage:`close(2)` of an open file."""
         if not self._routed("release", path, (fh,)):
             self.store.release(path, fh)
+
+    def _routed(self, op: str, path: str | None, args: tuple[Any, ...]) -> bool:
+        """Whether a resource serves ``path``; if so, it has answered ``op`` (``EROFS`` for
+        a change it lacks). Otherwise the caller asks the store, directly: a call with
+        ``*args`` and a keyword costs more than the rest of the dispatch."""
+        found = self._routes.match(path)
+        if found is None:
+            return False
+        self._resource(op, found, path, args)  # type: ignore[arg-type]
+        return True
 
 
 def _served_by(route: Route) -> str:

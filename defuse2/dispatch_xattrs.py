@@ -4,16 +4,16 @@ Where this sits: kernel -> libfuse -> binding -> mount adapter -> **dispatcher**
 operations of :class:`~defuse2.dispatch.Dispatcher` live here, beside it. A path no route
 serves has the store's attributes; a resource without ``getxattr`` has none (``ENODATA``),
 one without ``listxattr`` lists none, and one without ``setxattr`` or ``removexattr``
-refuses to change them (``EROFS``), as every missing change is refused.
+refuses to change them: ``EROFS`` if it is read-only, ``ENOTSUP`` if it defines ``write``
+(``cp -a`` then carries on without them).
 """
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .answers import MISSING, as_data, fail, none_if_absent
+from .answers import MISSING, none_if_absent
 
 if TYPE_CHECKING:
     from .routing import Found, RouteMap
@@ -30,19 +30,13 @@ class XattrOperations:
 
         def _resource(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any: ...
         def _routed(self, op: str, path: str | None, args: tuple[Any, ...]) -> bool: ...
-        def _convert(
-            self, op: str, found: Found, path: str, convert: Callable[[Any], Any], result: Any
-        ) -> Any: ...
 
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         """:manpage:`getxattr(2)`; a resource without xattrs has none (``ENODATA``)."""
         found = self._routes.match(path)
         if found is None:
             return self.store.getxattr(path, name)
-        result = self._resource("getxattr", found, path, (name,))
-        if result is MISSING:
-            raise fail(errno.ENODATA, path)
-        return self._convert("getxattr", found, path, as_data, result)  # type: ignore[no-any-return]
+        return self._resource("getxattr", found, path, (name,))  # type: ignore[no-any-return]
 
     def find_xattr(self, path: str, name: str) -> bytes | None:
         """:meth:`getxattr` that answers ``None`` where it would raise ``ENODATA``.
@@ -65,7 +59,7 @@ class XattrOperations:
         if found is None:
             return self.store.listxattr(path)
         result = self._resource("listxattr", found, path, ())
-        return [] if result is MISSING else list(result)
+        return [] if result is MISSING else result
 
     def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> None:
         """:manpage:`setxattr(2)`."""

@@ -25,17 +25,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import errno_of
-from .operations import ARGUMENTS
+from .operations import ARGUMENTS, OPENING, TWO_PATHS
 
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
 
 _lock = threading.Lock()
-
-#: Operations whose first two arguments are both paths (``old -> new``).
-_TWO_PATHS = frozenset({"rename", "link", "symlink"})
-#: Operations that return a file handle.
-_HANDLES = frozenset({"open", "create", "opendir"})
 
 
 def stderr_sink(line: str) -> None:
@@ -52,7 +47,7 @@ def summarize(operation: str, result: Any) -> str:
     if isinstance(result, bytes | bytearray | memoryview):
         return f"{len(result)} bytes"
     if isinstance(result, int):
-        if operation in _HANDLES:
+        if operation in OPENING:
             return f"fh={result}"
         return f"{result} bytes" if operation == "write" else str(result)
     if isinstance(result, str):
@@ -130,7 +125,7 @@ def format_line(
     shown = "(no path)" if path is None else str(path)
     names: tuple[str, ...] = ARGUMENTS.get(operation, ())
     rest = args[1:]
-    if operation in _TWO_PATHS and len(args) > 1:
+    if operation in TWO_PATHS and len(args) > 1:
         shown = f"{shown} -> {args[1]}"
         names, rest = names[2:], args[2:]
     shown_arguments = " ".join(

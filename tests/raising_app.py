@@ -1,8 +1,9 @@
 """A filesystem whose resource and store raise on request, for the errno boundary's tests.
 
 ``stat("/routed/KIND")`` makes a resource raise :data:`RAISED` ``[KIND]``;
-``stat("/stored-KIND")`` makes the store raise the same. Mounted by the CLI as
-``raising_app:fs``; :func:`make_filesystem` builds a fresh one for the test client.
+``stat("/stored-KIND")`` makes the store raise the same. ``/bad/KIND`` answers the bad
+value :data:`BAD` ``[KIND]`` names. Mounted by the CLI as ``raising_app:fs``;
+:func:`make_filesystem` builds a fresh one for the test client.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ RAISED: dict[str, tuple[type[BaseException], tuple[object, ...], int]] = {
 }
 
 
+#: Bad answers from a resource: the getattr of ``/bad/KIND``, or its ``write``/``open``,
+#: and what the log line says about it.
+BAD: dict[str, tuple[dict[str, object], str]] = {
+    "huge-size": ({"st_size": 2**70}, f"st_size={2**70}: out of range"),
+    "negative-size": ({"st_size": -5}, "st_size=-5: a size is never negative"),
+    "text-size": ({"st_size": "12"}, "st_size='12': an int, not str"),
+    "no-file-type": ({"st_mode": 0o644}, "st_mode=0o644, which has no file type"),
+    "write-minus-one": ({}, "write() must return None or the number of bytes written"),
+    "open-text": ({}, "a file handle is None or an int from 0 to 2**64-1, not 'fh'"),
+}
+
+
 def raise_kind(kind: str) -> None:
     cls, args, _expected = RAISED[kind]
     raise cls(*args)
@@ -48,6 +61,17 @@ def make_filesystem() -> FileSystem:
     class Raising(Resource):
         def getattr(self, kind: str) -> None:
             raise_kind(kind)
+
+    @fs.route("/bad/<kind>")
+    class Bad(Resource):
+        def getattr(self, kind: str) -> dict[str, object]:
+            return {"st_mode": 0o100666, "st_size": 0, **BAD[kind][0]}
+
+        def open(self, kind: str) -> object:
+            return "fh" if kind == "open-text" else 0
+
+        def write(self, kind: str) -> int:
+            return -1
 
     return fs
 

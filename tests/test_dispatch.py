@@ -522,3 +522,58 @@ def test_a_store_write_asks_who_writes_only_for_setuid_files(fs: FileSystem) -> 
     assert len(asked) > before
     assert stat.S_IMODE(dispatcher.getattr("/shared/plain")["st_mode"]) == 0o755
     dispatcher.release("/shared/plain", fh)
+
+
+def test_open_with_o_trunc_truncates_through_the_resource(fs: FileSystem) -> None:
+    files = {"a": bytearray(b"hi there\n")}
+
+    @fs.route("/<name>.txt")
+    class Text(Resource):
+        def getattr(self, name):
+            return attributes.file(size=len(files[name]), mode=0o644)
+
+        def read(self, size, offset, name):
+            return bytes(files[name][offset : offset + size])
+
+        def write(self, data, offset, name):
+            files[name][offset : offset + len(data)] = data
+
+        def truncate(self, length, name):
+            del files[name][length:]
+
+    @fs.route("/fixed/<name>")
+    class Fixed(Resource):  # writes in place, cannot truncate
+        def write(self, data, offset, name):
+            return None
+
+    client = fs.test_client()
+    client.write_bytes("/a.txt", b"ab\n")  # open(O_TRUNC), as libfuse 3 sends it
+    assert client.read_bytes("/a.txt") == b"ab\n"  # no stale tail
+    assert files["a"] == b"ab\n"
+    assert errno_of(fs.dispatcher().open, "/fixed/x", os.O_WRONLY | os.O_TRUNC) == errno.EROFS
+    assert fs.dispatcher().open("/fixed/x", os.O_WRONLY) == 0
+
+
+def test_kept_metadata_of_a_writable_resource(fs: FileSystem) -> None:
+    @fs.route("/w")
+    class Writable(Resource):
+        def getattr(self):
+            return attributes.file(size=0, mode=0o644)
+
+        def write(self, data, offset):
+            return None
+
+    client = fs.test_client()
+    before = client.stat("/w")
+    client.utime("/w", ns=(10**18, 10**18 + 1))
+    client.chmod("/w", 0o600)
+    st = client.stat("/w")
+    assert (st.st_atime_ns, st.st_mtime_ns) == (10**18, 10**18 + 1)
+    assert st.st_mode == stat.S_IFREG | 0o600
+    assert st.st_ctime_ns > before.st_ctime_ns
+    fd = client.open("/w", os.O_WRONLY)
+    client.write(fd, b"x")  # a write moves a kept mtime
+    client.close(fd)
+    assert client.stat("/w").st_mtime_ns > 10**18 + 1
+    assert errno_of(client.setxattr, "/w", "user.a", b"1") == errno.ENOTSUP
+    assert errno_of(client.utime, "/test0.txt", None) == errno.EROFS  # read-only: refused

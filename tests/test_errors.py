@@ -17,7 +17,7 @@ import pytest
 
 from conformance.targets import MOUNTS, CliMount
 from defuse2.errors import DefuseError, errno_for, errno_of
-from raising_app import RAISED, make_filesystem
+from raising_app import BAD, RAISED, make_filesystem
 
 KINDS = sorted(RAISED)
 
@@ -63,7 +63,7 @@ def test_mounted_resource_and_store_answer_alike(name: str, binding: str, libfus
             assert errno_from(os.stat, f"{root}/routed/{kind}") == expected, kind
             assert errno_from(os.stat, f"{root}/stored-{kind}") == expected, kind
         os.mkdir(f"{root}/still-serving")  # nothing stopped the loop
-        assert sorted(os.listdir(root)) == ["routed", "still-serving"]
+        assert sorted(os.listdir(root)) == ["bad", "routed", "still-serving"]
         log = mount.output()
     for kind in KINDS:
         if RAISED[kind][2] == errno.EIO:
@@ -73,6 +73,46 @@ def test_mounted_resource_and_store_answer_alike(name: str, binding: str, libfus
                 "answering EIO" in log
             )
             assert f"getattr /stored-{kind} (store) raised {raised}; answering EIO" in log
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_client_bad_values_are_eio_and_logged(kind: str, caplog: pytest.LogCaptureFixture):
+    client = make_filesystem().test_client()
+    with caplog.at_level(logging.ERROR, logger="defuse2"):
+        if kind == "write-minus-one":
+            fd = client.open(f"/bad/{kind}", os.O_WRONLY)
+            assert errno_from(client.write, fd, b"abc") == errno.EIO
+            client.close(fd)
+        elif kind == "open-text":
+            assert errno_from(client.open, f"/bad/{kind}", os.O_RDONLY) == errno.EIO
+        else:
+            assert errno_from(client.stat, f"/bad/{kind}") == errno.EIO
+    line = caplog.records[-1].getMessage()
+    assert f"/bad/{kind} (route /bad/<kind> (Bad)): " in line
+    assert BAD[kind][1] in line
+
+
+@pytest.mark.mount
+@pytest.mark.parametrize(("name", "binding", "libfuse"), MOUNTS, ids=[m[0] for m in MOUNTS])
+def test_mounted_bad_values_are_eio_and_logged(name: str, binding: str, libfuse: str):
+    mount = CliMount("raising_app:fs", binding, libfuse)
+    with mount as root:
+        for kind in sorted(BAD):
+            path = f"{root}/bad/{kind}"
+            if kind == "write-minus-one":
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    assert errno_from(os.write, fd, b"abc") == errno.EIO, kind
+                finally:
+                    os.close(fd)
+            elif kind == "open-text":
+                assert errno_from(os.open, path, os.O_RDONLY) == errno.EIO, kind
+            else:
+                assert errno_from(os.stat, path) == errno.EIO, kind
+        log = mount.output()
+    for kind, (_value, said) in BAD.items():
+        assert f"/bad/{kind} (route /bad/<kind> (Bad)): " in log, (kind, log)
+        assert said in log, kind
 
 
 def test_errno_of_builtin_exceptions() -> None:

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..answers import check_stat
 from ..errors import errno_for
 from ..store.base import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, Context
 
@@ -197,7 +198,10 @@ class _Vfs:
         A :class:`KeyboardInterrupt` goes on up: in-process, it is your Ctrl-C.
         """
         try:
-            return getattr(self.dispatcher, method)(*args)
+            result = getattr(self.dispatcher, method)(*args)
+            if method == "getattr":
+                check_stat(result)  # what the mount's binding refuses to pack
+            return result
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
