@@ -11,27 +11,13 @@ work and ``stat`` shows what they set; a read-only resource refuses them (``EROF
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .kept import KeptMetadata
-    from .routing import RouteMap
-    from .store.base import Context, Store
+from .dispatch_part import DispatcherPart
 
 
-class AttributeOperations:
+class AttributeOperations(DispatcherPart):
     """The operations of :class:`~defuse2.dispatch.Dispatcher` that change attributes."""
-
-    if TYPE_CHECKING:  # what the dispatcher provides
-        store: Store
-        _routes: RouteMap
-        _context: Callable[[], Context]
-        _kept: KeptMetadata
-        _kept_by_path: dict[str, dict[str, int]]
-
-        def _routed(self, op: str, path: str | None, args: tuple[Any, ...]) -> bool: ...
-        def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]: ...
 
     def chmod(self, path: str | None, mode: int, fh: int | None = None) -> None:
         """:manpage:`chmod(2)`."""

@@ -12,30 +12,14 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .answers import fail
-
-if TYPE_CHECKING:
-    from .kept import KeptMetadata
-    from .routing import Found, RouteMap
-    from .store.base import Context, Store
+from .dispatch_part import DispatcherPart
 
 
-class NameOperations:
+class NameOperations(DispatcherPart):
     """The operations of :class:`~defuse2.dispatch.Dispatcher` that make or remove names."""
-
-    if TYPE_CHECKING:  # what the dispatcher provides
-        store: Store
-        _routes: RouteMap
-        _context: Callable[[], Context]
-        _kept: KeptMetadata
-        _kept_by_path: dict[str, dict[str, int]]
-
-        def _resource(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any: ...
-        def _routed(self, op: str, path: str | None, args: tuple[Any, ...]) -> bool: ...
-        def _is_dir(self, path: str) -> bool: ...
 
     def create(self, path: str, mode: int, flags: int = 0) -> int:
         """:manpage:`open(2)` with ``O_CREAT``."""

@@ -10,26 +10,12 @@ refuses to change them: ``EROFS`` if it is read-only, ``ENOTSUP`` if it defines 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
 from .answers import MISSING, none_if_absent
-
-if TYPE_CHECKING:
-    from .routing import Found, RouteMap
-    from .store.base import Context, Store
+from .dispatch_part import DispatcherPart
 
 
-class XattrOperations:
+class XattrOperations(DispatcherPart):
     """The extended-attribute operations of :class:`~defuse2.dispatch.Dispatcher`."""
-
-    if TYPE_CHECKING:  # what the dispatcher provides
-        store: Store
-        _routes: RouteMap
-        _context: Callable[[], Context]
-
-        def _resource(self, op: str, found: Found, path: str, args: tuple[Any, ...]) -> Any: ...
-        def _routed(self, op: str, path: str | None, args: tuple[Any, ...]) -> bool: ...
 
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
         """:manpage:`getxattr(2)`; a resource without xattrs has none (``ENODATA``)."""
