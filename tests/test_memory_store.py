@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from defuse2.store import permissions
 from defuse2.store.base import (
     UTIME_NOW,
     UTIME_OMIT,
@@ -169,7 +170,7 @@ ERRORS: list[tuple[str, Callable[[MemoryStore], object], int]] = [
     ("getattr name too long", lambda s: s.getattr("/" + NAME_256), errno.ENAMETOOLONG),
     ("missing before long", lambda s: s.getattr("/missing/" + NAME_256), errno.ENOENT),
     ("long before missing", lambda s: s.getattr(f"/{NAME_256}/missing"), errno.ENAMETOOLONG),
-    ("path of 4096 bytes", lambda s: s.getattr("/" + "a/" * 2047 + "a"), errno.ENAMETOOLONG),
+    ("deep missing path", lambda s: s.getattr("/" + "a/" * 2047 + "a"), errno.ENOENT),
     ("mkdir existing dir", lambda s: s.mkdir("/dir", 0o755), errno.EEXIST),
     ("mkdir existing file", lambda s: s.mkdir("/file", 0o755), errno.EEXIST),
     ("mkdir existing symlink", lambda s: s.mkdir("/link", 0o755), errno.EEXIST),
@@ -267,6 +268,25 @@ def test_path_of_4095_bytes_is_fine(store: MemoryStore) -> None:
     assert len(last) == 4095
     write_file(store, last, b"ok")
     assert read_file(store, last) == b"ok"
+
+
+def test_paths_longer_than_path_max_are_fine(store: MemoryStore) -> None:
+    """PATH_MAX limits a system call's argument (the kernel checks it), not the path
+    from the mount root, which a relative path deep in the tree makes longer."""
+    path = ""
+    for _ in range(40):  # 40 * 256 bytes: 2.5 times PATH_MAX
+        path += "/" + "d" * 255
+        store.mkdir(path, 0o755)
+    deep = path + "/" + "f" * 255
+    write_file(store, deep, b"deep")
+    assert read_file(store, deep) == b"deep"
+    assert store.find_names(path) == ["f" * 255]
+    store.rename(deep, path + "/g")
+    store.symlink(path + "/s", ".")
+    assert store.getattr(path + "/s/g")["st_size"] == 4  # through the symlink
+    store.unlink(path + "/g")
+    assert errno_of(lambda: store.getattr(path + "/s/g")) == errno.ENOENT
+    assert errno_of(lambda: store.symlink(path + "/t", "x" * 4096)) == errno.ENAMETOOLONG
 
 
 def test_dot_and_dotdot_in_paths(store: MemoryStore) -> None:
@@ -709,6 +729,43 @@ def test_fallocate_by_non_root_clears_setuid(store: MemoryStore) -> None:
     store.fallocate(None, 0, 0, 8192, fh, ctx=BOB)
     assert stat.S_IMODE(store.getattr("/pub/a")["st_mode"]) == 0o0777
     store.release(None, fh)
+
+
+def test_a_writer_may_clear_only_what_a_write_clears(store: MemoryStore) -> None:
+    """Before a write by someone else, the kernel asks the filesystem, as the writer, to
+    clear setuid/setgid with a chmod: allowed, and nothing more."""
+    write_file(store, "/pub/a", b"abc", ctx=ALICE)
+    store.chmod("/pub/a", 0o6777, ctx=ALICE)
+    for refused in (0o6777, 0o6776, 0o7777, 0o4777 | 0o1000, 0o0700):
+        assert errno_of(lambda m=refused: store.chmod("/pub/a", m, ctx=BOB)) == errno.EPERM
+    store.chmod("/pub/a", 0o2777, ctx=BOB)  # setuid only
+    store.chmod("/pub/a", 0o0777, ctx=BOB)
+    assert stat.S_IMODE(store.getattr("/pub/a")["st_mode"]) == 0o777
+    store.chmod("/pub/a", 0o2767, ctx=ALICE)  # setgid without group-execute
+    store.chmod("/pub/a", 0o0767, ctx=BOB)  # bob is not in the group: a write clears it
+    store.chmod("/pub/a", 0o2767, ctx=ALICE)
+    member = Context(1001, 1000, 7)
+    assert errno_of(lambda: store.chmod("/pub/a", 0o0767, ctx=member)) == errno.EPERM
+    store.chmod("/pub/a", 0o6755, ctx=ALICE)  # bob may not write: he may not clear
+    assert errno_of(lambda: store.chmod("/pub/a", 0o0755, ctx=BOB)) == errno.EPERM
+    assert stat.S_IMODE(store.getattr("/pub/a")["st_mode"]) == 0o6755
+
+
+def test_write_clears_setgid_without_group_execute_for_non_members(store: MemoryStore) -> None:
+    write_file(store, "/pub/a", b"abc", ctx=ALICE, mode=0o666)
+    fh = store.open("/pub/a", os.O_WRONLY, ctx=ROOT)
+    for writer, after in ((Context(1001, 1000, 7), 0o2767), (BOB, 0o0767)):
+        store.chmod("/pub/a", 0o2767, ctx=ALICE)
+        store.write(None, b"x", 0, fh, ctx=writer)
+        assert stat.S_IMODE(store.getattr("/pub/a")["st_mode"]) == after
+    store.release(None, fh)
+
+
+def test_supplementary_groups_are_read_from_the_calling_process() -> None:
+    me = Context(os.geteuid(), os.getegid(), os.getpid())
+    assert permissions.supplementary_groups(me) == frozenset(os.getgroups())
+    assert permissions.supplementary_groups(me._replace(uid=me.uid + 1)) == frozenset()
+    assert permissions.supplementary_groups(me._replace(pid=1 << 30)) == frozenset()
 
 
 def test_utimens_permissions(store: MemoryStore) -> None:

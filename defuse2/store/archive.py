@@ -186,7 +186,6 @@ class _Plan:
     def __init__(self, archive: tarfile.TarFile, root: str) -> None:
         self.members: dict[str, tarfile.TarInfo] = {}
         self.top: tarfile.TarInfo | None = None
-        prefix = byte_length(root.rstrip("/")) + 1
         for member in archive.getmembers():
             parts = [part for part in member.name.split("/") if part not in ("", ".")]
             if ".." in parts:
@@ -198,8 +197,6 @@ class _Plan:
             for part in parts:
                 check_name(part)
             path = "/".join(parts)
-            if prefix + byte_length(path) >= PATH_MAX:
-                raise fail(errno.ENAMETOOLONG, path)
             if member.issym() and (not member.linkname or byte_length(member.linkname) >= PATH_MAX):
                 raise fail(errno.ENAMETOOLONG if member.linkname else errno.ENOENT, path)
             for key, value in _xattrs(member).items():

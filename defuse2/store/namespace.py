@@ -27,7 +27,7 @@ import threading
 
 from defuse2.store.inode import Inode
 from defuse2.store.pathcache import PathCache
-from defuse2.store.paths import NAME_MAX, PATH_MAX, check_name, fail, split
+from defuse2.store.paths import NAME_MAX, check_name, fail, split
 from defuse2.store.quota import Quota
 
 #: Symlinks followed in one walk before ``ELOOP`` (Linux ``MAXSYMLINKS``).
@@ -81,9 +81,10 @@ class Namespace:
         The component is ``None`` for ``/``; it may be ``.`` or ``..``.
 
         :raises OSError: ``ENOENT`` for a missing directory on the way, ``ENOTDIR`` for a
-            non-directory, ``ELOOP`` for too many symlinks, ``ENAMETOOLONG``, ``EINVAL``.
+            non-directory, ``ELOOP`` for too many symlinks, ``ENAMETOOLONG`` for a name on
+            the way, ``EINVAL``.
         """
-        if type(path) is str and len(path) < PATH_MAX and path.isascii():
+        if type(path) is str and path.isascii():
             head, slash, name = path.rpartition("/")
             directory = self.paths.get(head or "/") if slash else None
             if (
@@ -162,22 +163,28 @@ class Namespace:
         node = self.paths.get(path)
         if node is not None:
             return node
-        head, slash, name = path.rpartition("/")
-        if (
-            slash
-            and name not in ("", ".", "..")
-            and len(name) <= NAME_MAX
-            and len(path) < PATH_MAX
-            and path.isascii()
-            and "\0" not in name
-        ):
-            directory = self.find(head or "/")
-            if directory is None:
-                return None
-            if directory.children is not None:
-                return directory.children.get(name)
-            if directory.target is None:  # not a directory (ENOTDIR)
-                return None
+        if path.isascii() and "\0" not in path:
+            names: list[str] = []
+            head = path
+            while True:  # up to the longest remembered prefix ("/" always is)
+                head, slash, name = head.rpartition("/")
+                if not slash or name in ("", ".", "..") or len(name) > NAME_MAX:
+                    break  # not plain: lookup() below answers
+                names.append(name)
+                node = self.paths.get(head or "/")
+                if node is not None:
+                    break
+            while node is not None and names:  # and down again, one entry at a time
+                children = node.children
+                if children is None:
+                    if node.target is None:  # not a directory (ENOTDIR)
+                        return None
+                    break  # a symlink on the way: lookup() below follows it
+                node = children.get(names.pop())
+                if node is None:
+                    return None
+            if node is not None and not names:
+                return node
         try:  # a symlink on the way, or a path that is not plain
             return self.lookup(path)
         except (FileNotFoundError, NotADirectoryError):

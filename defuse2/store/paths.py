@@ -1,10 +1,13 @@
 """Path and name rules of the store: lengths, forbidden bytes, splitting.
 
 Where this sits: kernel -> libfuse -> binding -> defuse2 dispatcher -> MemoryStore ->
-**paths**. Linux limits a name to 255 bytes and a path to 4096 bytes *including* the
-terminating NUL, so a 4096-byte path is already too long (``ENAMETOOLONG``). Any byte
-except ``/`` and NUL may appear in a name; bytes that are not UTF-8 arrive as lone
-surrogates (``surrogateescape``) and are kept exactly as given.
+**paths**. Linux limits a name to 255 bytes (``NAME_MAX``), and the *argument* of a
+system call to 4096 bytes including its NUL (``PATH_MAX``). The second limit is the
+kernel's to apply, to what the caller wrote: a 4095-byte path relative to a directory
+deep in the mount is legal, and reaches the store as a longer path measured from the
+mount root. So the store limits names, symlink targets (their own ``PATH_MAX``) and
+nothing else. Any byte except ``/`` and NUL may appear in a name; bytes that are not
+UTF-8 arrive as lone surrogates (``surrogateescape``) and are kept exactly as given.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import os
 
 #: Longest name, in bytes (``NAME_MAX``).
 NAME_MAX = 255
-#: Size of a path buffer including the final NUL (``PATH_MAX``).
+#: Size of a path buffer including the final NUL (``PATH_MAX``): the limit of a
+#: system call's path argument and of a symlink's target, not of the store's paths.
 PATH_MAX = 4096
 
 
@@ -44,13 +48,13 @@ def byte_length(name: str) -> int:
 def split(path: str) -> list[str]:
     """The components of an absolute path (empty ones dropped).
 
-    :raises OSError: ``ENAMETOOLONG`` for a path of ``PATH_MAX`` bytes or more,
-        ``EINVAL`` for a NUL byte or a relative path.
+    Any length is accepted (see the module docstring); each name is checked where it
+    is used.
+
+    :raises OSError: ``EINVAL`` for a NUL byte or a relative path.
     """
     if not isinstance(path, str):
         raise TypeError(f"path must be str, not {type(path).__name__}")
-    if byte_length(path) >= PATH_MAX:
-        raise fail(errno.ENAMETOOLONG, path)
     if "\0" in path or not path.startswith("/"):
         raise fail(errno.EINVAL, path)
     return [part for part in path.split("/") if part]

@@ -1,11 +1,29 @@
 """Who may do what to an inode: mode bits, owners, sticky and setgid rules.
 
 Where this sits: kernel -> libfuse -> binding -> defuse2 dispatcher -> MemoryStore ->
-**permissions**. Under ``default_permissions`` the kernel already checks every path
-component before a request reaches the store; these checks make the store right on its
-own too (in-process, or mounted without ``default_permissions``). The store knows only
-the caller's primary group (``ctx.gid``); supplementary groups are not consulted.
-The rules follow Linux 6.x (checked against ``tmpfs``).
+**permissions**. The rules follow Linux 6.x (checked against ``tmpfs``).
+
+Who checks what:
+
+- Mounted with ``default_permissions`` (defuse2's default), the kernel checks every
+  request against the modes and owners ``getattr`` reports before it is sent: search
+  permission on each directory on the way, then the operation's own rule. The store
+  checks the operation's own rule again, with the same answer, so it never grants what
+  the kernel refused nor refuses what it granted.
+- In-process, and mounted without ``default_permissions``, the store's checks are the
+  only ones. They cover the operation's own rule (the mode of the file or directory
+  being read, written or changed, ownership, sticky and setgid directories), but not
+  search permission on the directories on the way: a mount that other users can reach
+  (``allow_other``) should keep ``default_permissions``.
+
+Groups: a caller is in a file's group when the group is its primary group (``ctx.gid``)
+or one of its supplementary groups. Only the primary group comes with a request, so the
+supplementary ones are read from ``/proc/PID/status`` of the calling process, as
+libfuse's ``fuse_getgroups()`` does, and only when the answer depends on them (the
+caller is not the owner, the primary group is not the file's, and the group bits say
+otherwise than the bits for others). The lookup trusts the file only when its user and
+group ids are the caller's; a process that has ended, or a ``Context`` made up in a
+test, has no supplementary groups.
 """
 
 from __future__ import annotations
@@ -32,22 +50,49 @@ def current_context() -> Context:
     return Context(os.geteuid(), os.getegid(), os.getpid(), 0)
 
 
+def supplementary_groups(ctx: Context) -> frozenset[int]:
+    """The supplementary groups of the process that made the request ``ctx`` describes.
+
+    Read from ``/proc/PID/status`` (``Groups:``), trusted only when the file's
+    filesystem uid and gid (the ones FUSE reports) are ``ctx``'s; otherwise, and when
+    the process is gone, none.
+    """
+    try:
+        with open(f"/proc/{ctx.pid}/status", "rb") as status:
+            fields = dict(line.split(b":", 1) for line in status if b":" in line)
+        uids, gids = fields[b"Uid"].split(), fields[b"Gid"].split()
+        if int(uids[3]) != ctx.uid or int(gids[3]) != ctx.gid:
+            return frozenset()
+        return frozenset(map(int, fields.get(b"Groups", b"").split()))
+    except (OSError, KeyError, IndexError, ValueError):
+        return frozenset()
+
+
+def in_group(ctx: Context, gid: int) -> bool:
+    """Whether ``gid`` is the caller's primary group or one of its supplementary groups."""
+    return ctx.gid == gid or gid in supplementary_groups(ctx)
+
+
 def allowed(inode: Inode, ctx: Context, amode: int) -> bool:
     """Whether ``ctx`` may ``amode`` (``R_OK | W_OK | X_OK``) ``inode``, :manpage:`access(2)`.
 
     Root may read and write anything, and execute what has any ``x`` bit or is a
-    directory.
+    directory. The owner gets the owner's bits, a member of the file's group the
+    group's, anyone else the others'.
     """
     mode = inode.mode
     if ctx.uid == 0:
         return not amode & X or inode.is_dir or bool(mode & 0o111)
+    wanted = amode & 0o7
     if ctx.uid == inode.uid:
-        bits = mode >> 6
-    elif ctx.gid == inode.gid:
-        bits = mode >> 3
-    else:
-        bits = mode
-    return amode & bits & 0o7 == amode & 0o7
+        return (mode >> 6) & wanted == wanted
+    as_member = (mode >> 3) & wanted == wanted
+    if ctx.gid == inode.gid:
+        return as_member
+    as_other = mode & wanted == wanted
+    if as_member == as_other:  # the answer does not depend on the groups
+        return as_member
+    return as_member if inode.gid in supplementary_groups(ctx) else as_other
 
 
 def require(inode: Inode, ctx: Context, amode: int) -> None:
@@ -98,7 +143,7 @@ def new_owner(directory: Inode, mode: int, ctx: Context) -> tuple[int, int]:
     if stat.S_ISDIR(mode):
         return gid, mode | stat.S_ISGID
     wants = stat.S_ISGID | stat.S_IXGRP
-    if mode & wants == wants and ctx.uid != 0 and ctx.gid != gid:
+    if mode & wants == wants and ctx.uid != 0 and not in_group(ctx, gid):
         mode &= ~stat.S_ISGID
     return gid, mode
 
@@ -106,23 +151,45 @@ def new_owner(directory: Inode, mode: int, ctx: Context) -> tuple[int, int]:
 def chmod_mode(inode: Inode, mode: int, ctx: Context) -> int:
     """The new mode for :manpage:`chmod(2)`.
 
-    :raises OSError: ``EPERM`` unless ``ctx`` owns ``inode`` or is root. A caller outside
-        the file's group (and not root) cannot set the setgid bit: it is cleared.
+    Besides the owner and root, a caller who may write the file may clear the bits a
+    write by it would clear (:func:`privileges_cleared`), and change nothing else:
+    before an unprivileged write to such a file the kernel asks the filesystem, as the
+    writer, to clear them (a ``SETATTR`` of the mode), and the write would clear them
+    anyway.
+
+    :raises OSError: ``EPERM`` for any other change by a caller who is not the owner or
+        root. A caller outside the file's group (and not root) cannot set the setgid
+        bit: it is cleared.
     """
-    if not is_owner(inode, ctx):
-        raise fail(errno.EPERM)
     new = stat.S_IFMT(inode.mode) | (mode & 0o7777)
-    if ctx.uid != 0 and ctx.gid != inode.gid:
+    if not is_owner(inode, ctx):
+        cleared = inode.mode & ~new
+        if new & ~inode.mode or not cleared or cleared & ~privileges_cleared(inode, ctx):
+            raise fail(errno.EPERM)
+        if not allowed(inode, ctx, W):
+            raise fail(errno.EPERM)
+        return new
+    if new & stat.S_ISGID and ctx.uid != 0 and not in_group(ctx, inode.gid):
         new &= ~stat.S_ISGID
     return new
+
+
+def _drops_setgid(inode: Inode, ctx: Context) -> bool:
+    """Whether a write or chown by ``ctx`` drops ``inode``'s setgid bit (Linux
+    ``setattr_should_drop_sgid``): with group-execute always, without it (mandatory
+    locking) when the caller is neither in the file's group nor root."""
+    mode = inode.mode
+    if not mode & stat.S_ISGID:
+        return False
+    return bool(mode & stat.S_IXGRP) or (ctx.uid != 0 and not in_group(ctx, inode.gid))
 
 
 def chown_result(inode: Inode, uid: int, gid: int, ctx: Context) -> tuple[int, int, int]:
     """The new ``(uid, gid, mode)`` for :manpage:`chown(2)`; ``-1`` keeps a value.
 
-    Only root gives a file away; the owner may change the group to its own group.
-    On anything but a directory, every chown clears setuid, and clears setgid when
-    group-execute is set (as Linux does, for root too).
+    Only root gives a file away; the owner may change the group to any group it is in.
+    On anything but a directory, every chown clears setuid (for root too) and setgid as
+    a write would (:func:`privileges_cleared`, for root with group-execute only).
 
     :raises OSError: ``EPERM`` for a change the caller may not make.
     """
@@ -130,30 +197,40 @@ def chown_result(inode: Inode, uid: int, gid: int, ctx: Context) -> tuple[int, i
     if ctx.uid != 0:
         if uid not in keep and (ctx.uid != inode.uid or uid != inode.uid):
             raise fail(errno.EPERM)
-        if gid not in keep and (ctx.uid != inode.uid or gid not in (inode.gid, ctx.gid)):
+        if gid not in keep and (
+            ctx.uid != inode.uid or (gid != inode.gid and not in_group(ctx, gid))
+        ):
             raise fail(errno.EPERM)
     new_uid = inode.uid if uid in keep else uid
     new_gid = inode.gid if gid in keep else gid
     mode = inode.mode
     if not inode.is_dir:
         mode &= ~stat.S_ISUID
-        if mode & stat.S_IXGRP:
+        if _drops_setgid(inode, ctx):
             mode &= ~stat.S_ISGID
     return new_uid, new_gid, mode
 
 
-def kill_privileges(inode: Inode, ctx: Context) -> None:
-    """Clear setuid (and setgid with group-execute) after a write or truncate by non-root.
+def privileges_cleared(inode: Inode, ctx: Context) -> int:
+    """The setuid and setgid bits of ``inode`` that a write or truncate by ``ctx`` clears.
 
-    Call with the inode lock held.
+    Root clears none (``CAP_FSETID``); anyone else always clears setuid, and setgid
+    when :func:`_drops_setgid` says so. Only regular files lose them.
     """
     mode = inode.mode
     if ctx.uid == 0 or not mode & _SETID or not stat.S_ISREG(mode):
-        return
-    mode &= ~stat.S_ISUID
-    if mode & stat.S_IXGRP:
-        mode &= ~stat.S_ISGID
-    inode.mode = mode
+        return 0
+    return mode & stat.S_ISUID | (stat.S_ISGID if _drops_setgid(inode, ctx) else 0)
+
+
+def kill_privileges(inode: Inode, ctx: Context) -> None:
+    """Clear what :func:`privileges_cleared` says after a write or truncate.
+
+    Call with the inode lock held.
+    """
+    cleared = privileges_cleared(inode, ctx)
+    if cleared:
+        inode.mode &= ~cleared
 
 
 def check_utimens(inode: Inode, times: tuple[int, int], ctx: Context) -> None:

@@ -10,7 +10,8 @@ without FUSE and what passes in-process passes mounted::
     assert client.stat("/notes.txt").st_size == 6
 
 What the client does like the kernel: path walking with ``.``/``..`` and symlinks
-(``ELOOP`` after 40), trailing-slash rules, ``ENAMETOOLONG`` for paths of 4096 bytes or
+(``ELOOP`` after 40), trailing-slash rules, a working directory for relative paths
+(:meth:`~TestClient.chdir`), ``ENAMETOOLONG`` for a path *argument* of 4096 bytes or
 more, the umask of its :class:`~defuse2.store.base.Context` applied before create,
 ``mkdir`` and ``mknod``, ``O_CREAT|O_EXCL``, ``O_TRUNC``, ``O_APPEND``, ``O_DIRECTORY``,
 a descriptor table with offsets (``EBADF``), ``flush`` + ``release`` on

@@ -27,7 +27,8 @@ class TestClient(_Vfs):
         or a dispatcher.
     :param context: who makes the requests (uid, gid, pid, umask); default: this process.
 
-    Paths are absolute or relative to ``/``. Methods and results mirror :mod:`os`:
+    Paths are absolute or relative to the working directory (``/`` until :meth:`chdir`
+    changes it). Methods and results mirror :mod:`os`:
     :class:`os.stat_result`, :class:`os.statvfs_result`, and :class:`OSError` with
     ``errno`` and ``filename`` set.
     """
@@ -147,6 +148,17 @@ class TestClient(_Vfs):
             self._call("fsync", desc.path or "", desc.path, 0, desc.fh)
 
     # -- whole paths ----------------------------------------------------------------------
+    def chdir(self, path: str) -> None:
+        """Make ``path`` the directory relative paths start from, :manpage:`chdir(2)`."""
+        resolved, st = self._existing(path)
+        if not stat.S_ISDIR(st["st_mode"]):
+            raise _error(errno.ENOTDIR, path)
+        self._cwd = resolved
+
+    def getcwd(self) -> str:
+        """The working directory, as an absolute path, :manpage:`getcwd(3)`."""
+        return self._cwd
+
     def stat(self, path: str, *, follow_symlinks: bool = True) -> os.stat_result:
         """Attributes of ``path``, :manpage:`stat(2)`."""
         return _stat_result(self._existing(path, follow_symlinks)[1])

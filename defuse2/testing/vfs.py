@@ -76,6 +76,8 @@ class _Vfs:
             target = target.dispatcher(context=lambda: self.context)
         self.dispatcher: Dispatcher = target
         self._fds: dict[int, _Descriptor] = {}
+        #: The directory relative paths start from (an absolute path), as ``chdir`` set it.
+        self._cwd = "/"
         self._lock = threading.Lock()  # guards the descriptor table
         self._append_lock = threading.Lock()
 
@@ -90,7 +92,9 @@ class _Vfs:
     def _resolve(self, path: str, follow: bool = True) -> tuple[str, dict[str, int] | None]:
         """Walk ``path`` like the kernel: the absolute path it ends at and its stat.
 
-        The stat is None when the last component does not exist (its parent does).
+        ``PATH_MAX`` applies to ``path`` as given: a relative path starts from the working
+        directory, and the absolute path it ends at may be longer. The stat is None when
+        the last component does not exist (its parent does).
         """
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
@@ -100,9 +104,9 @@ class _Vfs:
             raise _error(errno.ENOENT, path)
         must_be_dir = path.endswith(("/", "/.", "/..")) or path in (".", "..")
         pending = [part for part in path.split("/") if part not in ("", ".")]
-        done: list[str] = []
+        done = [] if path.startswith("/") else [part for part in self._cwd.split("/") if part]
         links = 0
-        st: dict[str, int] | None = self._lookup("/")
+        st: dict[str, int] | None = self._lookup("/" + "/".join(done))
         while pending:
             name = pending.pop(0)
             if name == "..":
@@ -228,7 +232,10 @@ class _Vfs:
         return desc
 
     def _renamed(self, old: str, new: str | None) -> None:
-        """Keep the paths of open descriptors in step with a rename (None: removed)."""
+        """Keep the paths of open descriptors (and the working directory) in step with a
+        rename (None: removed)."""
+        if new is not None and (self._cwd == old or self._cwd.startswith(old.rstrip("/") + "/")):
+            self._cwd = new + self._cwd[len(old) :]
         with self._lock:
             descriptors = list(self._fds.values())
         for desc in descriptors:

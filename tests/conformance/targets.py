@@ -15,20 +15,25 @@ A :class:`Target` has the methods of :class:`defuse2.testing.TestClient` (named 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import os
+import pickle
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from defuse2.store.base import UTIME_NOW, UTIME_OMIT
+from defuse2.store.base import UTIME_NOW, UTIME_OMIT, Context
+
+T = TypeVar("T")
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -193,6 +198,64 @@ class Target:
         """Create the symlink ``dst`` with content ``src`` (content stays as given)."""
         self.api.symlink(src, self.path(dst))
 
+    @contextlib.contextmanager
+    def inside(self) -> Iterator[Any]:
+        """``api`` with its working directory at the root, to use relative paths with."""
+        if isinstance(self.api, OsApi):
+            before = os.getcwd()
+            os.chdir(self.root)
+            try:
+                yield self.api
+            finally:
+                os.chdir(before)
+            return
+        before = self.api.getcwd()
+        self.api.chdir(self.root)
+        try:
+            yield self.api
+        finally:
+            self.api.chdir(before)
+
+    def run_as(self, uid: int, groups: Sequence[int], check: Callable[[Target], T]) -> T:
+        """``check(self)`` in a child process of user ``uid``, group ``groups[0]`` and
+        supplementary groups ``groups`` (as pjdfstest's ``-u uid -g g1,g2``).
+
+        Returns what ``check`` returns; an :class:`OSError` it raises is raised here with
+        its errno. Needs root. The check runs in a fork: on in-process targets (the test
+        client) what it changes stays in the child, so it reads back what it tests itself.
+        """
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            try:
+                os.close(reader)
+                try:
+                    os.setgroups(list(groups))
+                    os.setresgid(groups[0], groups[0], groups[0])
+                    os.setresuid(uid, uid, uid)
+                    if not isinstance(self.api, OsApi):
+                        umask = self.api.context.umask
+                        self.api.context = Context(uid, groups[0], os.getpid(), umask)
+                    outcome: tuple[Any, ...] = ("value", check(self))
+                except OSError as exc:
+                    outcome = ("errno", exc.errno, str(exc))
+                except BaseException:
+                    outcome = ("error", traceback.format_exc())
+                with os.fdopen(writer, "wb") as pipe:
+                    pipe.write(pickle.dumps(outcome))
+            finally:
+                os._exit(0)
+        os.close(writer)
+        with os.fdopen(reader, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        outcome = pickle.loads(data)
+        if outcome[0] == "errno":
+            raise OSError(outcome[1], outcome[2])
+        if outcome[0] == "error":
+            raise AssertionError(f"the check failed as uid {uid}:\n{outcome[1]}")
+        return outcome[1]  # type: ignore[no-any-return]
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.api, name)
         if name in _FDS:
@@ -246,6 +309,8 @@ class CliMount:
     def command(self) -> list[str]:
         options = os.environ.get("DEFUSE2_TEST_MOUNT_OPTIONS")  # e.g. attr_timeout=0
         extra = [*self.extra, "-o", options] if options else list(self.extra)
+        if os.geteuid() == 0:  # so that checks can run as other users (Target.run_as)
+            extra += ["-o", "allow_other"]
         return [
             sys.executable, "-m", "defuse2", "mount", self.app, self.mountpoint, "--foreground",
             "--binding", self.binding, "--libfuse", self.libfuse, *extra,
@@ -307,21 +372,30 @@ def fresh_dir(parent: str) -> str:
 
 
 def remove_tree(path: str) -> None:
-    """Remove ``path`` and all it holds, making read-only directories writable first."""
-    for dirpath, dirnames, _ in os.walk(path):
-        for name in dirnames:
-            full = os.path.join(dirpath, name)
-            if not os.path.islink(full):
-                os.chmod(full, 0o700)
-    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        for name in filenames:
-            os.unlink(os.path.join(dirpath, name))
-        for name in dirnames:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                os.unlink(full)
+    """Remove ``path`` and all it holds, making read-only directories writable first.
+
+    Works relative to open directories, so trees deeper than ``PATH_MAX`` go too.
+    """
+
+    def empty(directory: int) -> None:
+        for entry in list(os.scandir(directory)):
+            if entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.name, 0o700, dir_fd=directory)
+                inner = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=directory)
+                try:
+                    empty(inner)
+                finally:
+                    os.close(inner)
+                os.rmdir(entry.name, dir_fd=directory)
             else:
-                os.rmdir(full)
+                os.unlink(entry.name, dir_fd=directory)
+
+    os.chmod(path, 0o700)
+    top = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        empty(top)
+    finally:
+        os.close(top)
     os.rmdir(path)
 
 

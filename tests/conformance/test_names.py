@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+from typing import Any
 
 import pytest
 
@@ -190,3 +192,63 @@ def test_path_normalisation(t: Target) -> None:
     assert t.read_bytes("dir//inner") == b"x"
     assert t.stat("dir/").st_ino == t.stat("dir").st_ino
     assert t.stat("dir/.").st_ino == t.stat("dir").st_ino
+
+
+def long_relative_path(api: Any) -> str:
+    """Make the directories of a relative path of 4095 bytes, the longest a system call
+    takes (names of 255 bytes), and return that path; its last name is free."""
+    path = ""
+    for _ in range(15):
+        path += "d" * 255
+        api.mkdir(path)
+        path += "/"
+    return path + "f" * 255  # 15 * 256 + 255 bytes
+
+
+# (id, what is at the long path before, operation, whether the long path exists after)
+LONG_PATH_OPS = [
+    ("create", None, lambda api, p: api.close(api.open(p, WRONLY | CREAT, 0o644)), True),
+    ("open", "file", lambda api, p: api.close(api.open(p, RDWR)), True),
+    ("mkdir", None, lambda api, p: api.mkdir(p), True),
+    ("mknod", None, lambda api, p: api.mknod(p, stat.S_IFREG | 0o644), True),
+    ("mkfifo", None, lambda api, p: api.mknod(p, stat.S_IFIFO | 0o644), True),
+    ("symlink", None, lambda api, p: api.symlink("target", p), True),
+    ("symlink-content", "file", lambda api, p: api.symlink(p, "s"), True),
+    ("link-to", None, lambda api, p: api.link("f", p), True),
+    ("link-from", "file", lambda api, p: api.link(p, "g"), True),
+    ("rename-to", None, lambda api, p: api.rename("f", p), True),
+    ("rename-from", "file", lambda api, p: api.rename(p, "g"), False),
+    ("stat", "file", lambda api, p: api.stat(p), True),
+    ("chmod", "file", lambda api, p: api.chmod(p, 0o600), True),
+    ("chown", "file", lambda api, p: api.chown(p, os.getuid(), os.getgid()), True),
+    ("utime", "file", lambda api, p: api.utime(p, ns=(10**9, 10**9)), True),
+    ("truncate", "file", lambda api, p: api.truncate(p, 100), True),
+    ("setxattr", "file", lambda api, p: api.setxattr(p, "user.k", b"v"), True),
+    ("unlink", "file", lambda api, p: api.unlink(p), False),
+    ("rmdir", "dir", lambda api, p: api.rmdir(p), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("before", "operation", "exists"),
+    [case[1:] for case in LONG_PATH_OPS],
+    ids=[case[0] for case in LONG_PATH_OPS],
+)
+def test_long_relative_paths(t: Target, before: str | None, operation, exists: bool) -> None:
+    """``PATH_MAX`` limits what the caller writes, not the path from the mount root: a
+    4095-byte path relative to a directory inside the mount works, one of 4096 bytes is
+    ``ENAMETOOLONG``."""
+    if t.name == "passthrough":
+        pytest.skip("the passthrough store hands the host absolute paths, limited to PATH_MAX")
+    t.write_bytes("f", b"x")
+    with t.inside() as api:
+        path = long_relative_path(api)
+        if before == "file":
+            api.close(api.open(path, WRONLY | CREAT, 0o644))
+        elif before == "dir":
+            api.mkdir(path)
+        too_long = path.replace("/", "//", 1)
+        assert len(os.fsencode(too_long)) == 4096
+        assert errno_of(lambda: operation(api, too_long)) == errno.ENAMETOOLONG
+        operation(api, path)
+        assert errno_of(lambda: api.lstat(path)) == (None if exists else errno.ENOENT)
