@@ -87,7 +87,9 @@ def cli_mount(tmpfs_root: str) -> Iterator[Callable[[str], str]]:
                 binding, libfuse = specs[mount_name]
                 extra: list[str] = []
                 if store == "directory":
-                    extra = ["--store", tempfile.mkdtemp(prefix=f"{name}-", dir=tmpfs_root)]
+                    served = tempfile.mkdtemp(prefix=f"{name}-", dir=tmpfs_root)
+                    os.chmod(served, 0o755)  # the mount's root: other users pass (run_as)
+                    extra = ["--store", served]
                 started[name] = stack.enter_context(
                     CliMount("conformance.apps:fs", binding, libfuse, *extra)
                 )
