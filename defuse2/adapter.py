@@ -26,6 +26,7 @@ from . import caching
 from .answers import none_if_absent
 from .operations import OPERATIONS as TABLE
 from .operations import XATTRS
+from .store.base import UTIME_OMIT
 
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
@@ -72,6 +73,10 @@ class Operations:
     invalidator: Invalidator | None = None
     #: The names of files with several hard links, once the invalidator is attached.
     hard_links: caching.HardLinks | None = None
+    #: Whether the kernel keeps written data and sends it later (``-o writeback_cache``).
+    writeback = False
+    #: Whether the kernel checks permissions before it asks (``default_permissions``).
+    kernel_checks_permissions = False
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
@@ -123,7 +128,7 @@ class Operations:
             self._config = config
             config.attr_timeout = config.entry_timeout = self.timeout
         if conn is not None:
-            caching.negotiate(conn, getattr(self.dispatcher, "store", None))
+            caching.negotiate(conn, getattr(self.dispatcher, "store", None), self.writeback)
         if self.invalidator is not None:
             self.invalidator.attach()
             invalidate = functools.partial(self.invalidator.invalidate, wait=caching.HARD_LINK_WAIT)
@@ -229,6 +234,22 @@ class Operations:
         if not self._exclusive or self.dispatcher.describe(path)[0] != "store":
             return False, False
         return False, self._getattr(path, None)["st_nlink"] == 1
+
+    def is_kernel_mtime(self, times: tuple[int, int] | None) -> bool:
+        """Whether a ``utimens`` refused for lack of permission is the kernel's own.
+
+        With the writeback cache the kernel keeps a written file's ``mtime`` and sends it
+        when the file is closed, as the process that wrote (any writer, not only the
+        owner). Under ``default_permissions`` the kernel has already refused the same
+        change to a caller who may not make it, so a refused one setting ``mtime`` alone
+        is the kernel's: the store set ``mtime`` itself as the data arrived.
+        """
+        return (
+            self.writeback
+            and self.kernel_checks_permissions
+            and times is not None
+            and times[0] == UTIME_OMIT
+        )
 
     def caches_listing(self, path: str) -> bool:
         """Whether the kernel may keep the listing of the directory opened at ``path``

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import logging
+import os
 from collections.abc import Callable
 from itertools import repeat
 from typing import Any, cast
@@ -79,6 +81,20 @@ def _times(buf: Any) -> tuple[int, int] | None:
         return None
     atime, mtime = buf.contents.actime, buf.contents.modtime
     return atime.tv_sec * 10**9 + atime.tv_nsec, mtime.tv_sec * 10**9 + mtime.tv_nsec
+
+
+def _writeback_open(opener: Callable[[int], int], flags: int) -> int:
+    """Open with ``opener(flags)`` as the writeback cache needs it: readable, because the
+    kernel reads the rest of a page it writes part of, and without ``O_APPEND``, because
+    the kernel appends itself and sends each write with its offset. A file the caller
+    may write but not read is opened write-only, as asked."""
+    flags &= ~os.O_APPEND
+    if flags & os.O_ACCMODE != os.O_WRONLY:
+        return opener(flags)
+    try:
+        return opener(flags & ~os.O_ACCMODE | os.O_RDWR)
+    except PermissionError:
+        return opener(flags)
 
 
 def fuse_class(module: Any) -> type:
@@ -242,25 +258,39 @@ def fuse_class(module: Any) -> type:
 
         def utimens_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
             decoded = None if path is None else path.decode(ENCODING, ERRORS)
-            self.operations.utimens(decoded, _times(buf), _fh(fip))
+            times = _times(buf)
+            try:
+                self.operations.utimens(decoded, times, _fh(fip))
+            except PermissionError:
+                if not self.operations.is_kernel_mtime(times):
+                    raise
             return 0
 
         # -- files ----------------------------------------------------------------------
         def open(self, path: bytes, fip: Any) -> int:
             fi = fip.contents
             decoded = path.decode(ENCODING, ERRORS)
-            fi.fh = self.operations.open(decoded, fi.flags)
+            operations = self.operations
+            if operations.writeback:
+                fi.fh = _writeback_open(functools.partial(operations.open, decoded), fi.flags)
+            else:
+                fi.fh = operations.open(decoded, fi.flags)
             # direct_io: the content changes by itself, no page cache; keep_cache: the
             # kernel is its only writer, the pages it holds stay good.
-            fi.direct_io, fi.keep_cache = self.operations.page_cache(decoded)
+            fi.direct_io, fi.keep_cache = operations.page_cache(decoded)
             return 0
 
         def create(self, path: bytes, mode: int, fip: Any) -> int:
             # fusepy drops the open flags; mfusepy inspects our signature on every call.
             fi = fip.contents
             decoded = path.decode(ENCODING, ERRORS)
-            fi.fh = self.operations.create(decoded, mode, fi.flags)
-            fi.direct_io, fi.keep_cache = self.operations.page_cache(decoded)
+            operations = self.operations
+            if operations.writeback:
+                opener = functools.partial(operations.create, decoded, mode)
+                fi.fh = _writeback_open(opener, fi.flags)
+            else:
+                fi.fh = operations.create(decoded, mode, fi.flags)
+            fi.direct_io, fi.keep_cache = operations.page_cache(decoded)
             return 0
 
         def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:

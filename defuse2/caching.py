@@ -40,6 +40,8 @@ from typing import Any
 
 #: ``FUSE_CAP_AUTO_INVAL_DATA`` (libfuse 3's ``fuse_common.h``).
 AUTO_INVAL_DATA = 1 << 12
+#: ``FUSE_CAP_WRITEBACK_CACHE``.
+WRITEBACK_CACHE = 1 << 16
 #: ``FUSE_CAP_HANDLE_KILLPRIV_V2`` (libfuse 3.17 and later offer it).
 HANDLE_KILLPRIV_V2 = 1 << 21
 
@@ -53,8 +55,14 @@ def is_exclusive(store: object) -> bool:
     return bool(getattr(store, "exclusive", False))
 
 
-def negotiate(conn: Any, store: object) -> None:
-    """Choose the connection's capabilities in ``init`` (libfuse 3's ``conn->want``)."""
+def negotiate(conn: Any, store: object, writeback: bool = False) -> None:
+    """Choose the connection's capabilities in ``init`` (libfuse 3's ``conn->want``).
+
+    :param writeback: the kernel keeps written data and sends it later (the mount's
+        ``writeback_cache``).
+    """
+    if writeback:
+        conn.want |= conn.capable & WRITEBACK_CACHE
     if is_exclusive(store):
         conn.want &= ~AUTO_INVAL_DATA
     if conn.capable & HANDLE_KILLPRIV_V2 and getattr(store, "clears_privileges", False):

@@ -36,6 +36,9 @@ figures are from ``benchmarks/suite.py``:
 - ``fsname=defuse2``: what ``df`` and ``/proc/mounts`` show as the source.
 - libfuse 2 only: ``big_writes`` and ``max_write=131072`` (libfuse 2 otherwise writes in
   4 KiB requests; libfuse 3 already negotiates large writes).
+- ``writeback_cache`` (libfuse 3 only, off by default): the kernel gathers writes and
+  sends them later; a full store is then reported by ``fsync``/``close`` (see the
+  "Speed" page of the documentation).
 - libfuse 3 only: ``max_idle_threads=100000``, which is libfuse's own "keep idle threads"
   default spelled out (libfuse 3.14.0 prints a warning about its internal value).
 - xattrs are registered when the filesystem implements them; then the kernel asks
@@ -411,12 +414,15 @@ def _prepare(
 
         sink = stderr_sink if trace is True else trace
     xattrs = _is_true(settings.pop("xattrs", True))
+    writeback = _is_true(settings.pop("writeback_cache", False))
     adapter = _adapter_class(dispatcher, name, xattrs=xattrs, trace=sink)
     encoding = {"encoding": _SURROGATE_CODEC} if name == "fusepy" else {"errors": "surrogateescape"}
 
     operations = adapter(dispatcher)
     operations.per_reply_timeouts = major == 3 and single_threaded
     operations.invalidator = invalidator(module._libfuse, major)
+    operations.writeback = writeback
+    operations.kernel_checks_permissions = bool(settings.get("default_permissions"))
     if "attr_timeout" in settings:  # the caller's timeout is the base of the per-reply ones
         operations.timeout = float(settings["attr_timeout"])  # type: ignore[arg-type]
     return _Prepared(_fuse_class(name), operations, {**encoding, **settings}, major)

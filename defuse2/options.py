@@ -52,7 +52,9 @@ LIBFUSE2_ONLY = frozenset(
 )  # fmt: skip
 
 #: Options of libfuse 3 only (its command-line helper and high-level library).
-LIBFUSE3_ONLY = frozenset({"clone_fd", "max_idle_threads", "max_threads", "no_rofd_flush"})
+LIBFUSE3_ONLY = frozenset(
+    {"clone_fd", "max_idle_threads", "max_threads", "no_rofd_flush", "writeback_cache"}
+)
 
 
 class OptionError(DefuseError):

@@ -254,3 +254,59 @@ def test_a_routed_listing_is_asked_for_again(mounted: RequestLog) -> None:
     assert sorted(os.listdir(mounted.root / "names")) == ["one", "two"]
     pwrite(str(mounted.root / "control"), b"six ten", 0)
     assert sorted(os.listdir(mounted.root / "names")) == ["six", "ten"]
+
+
+# -- the writeback cache (opt-in, libfuse 3) -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def writeback() -> Iterator[RequestLog]:
+    """A 4 MiB store mounted with ``-o writeback_cache`` (libfuse 3), for all users."""
+    with RequestLog("conformance.apps:fs", "mfusepy", "3", "writeback_cache", "allow_other") as log:
+        yield log
+
+
+def test_writeback_gathers_small_writes_into_few_requests(writeback: RequestLog) -> None:
+    path = str(writeback.root / "gathered.log")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with writeback.count() as requests:
+        for index in range(100):
+            os.write(fd, b"%99d\n" % index)
+        os.close(fd)
+    assert requests["WRITE"] <= 2
+    assert read(path) == b"".join(b"%99d\n" % index for index in range(100))
+
+
+def test_writeback_reports_a_full_store_at_close_and_fsync(writeback: RequestLog) -> None:
+    """The data reaches the store after write() returned: ENOSPC comes at fsync or close."""
+    for finish in (os.fsync, os.close):
+        path = str(writeback.root / "too-big")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            for _ in range(5):
+                assert os.write(fd, bytes(MiB)) == MiB  # the quota is 4 MiB
+            with pytest.raises(OSError) as raised:
+                finish(fd)
+            assert raised.value.errno == errno.ENOSPC
+        finally:
+            if finish is os.fsync:
+                os.close(fd)
+            os.unlink(path)
+
+
+def test_writeback_lets_another_user_write_and_close(writeback: RequestLog) -> None:
+    """At close the kernel sends the ``mtime`` it kept, as the writer: not an EPERM."""
+    path = str(writeback.root / "shared")
+    with open(path, "wb") as handle:
+        handle.write(b"abcdef")
+    os.chmod(path, 0o666)
+    as_user(write_one_byte, path)
+    assert read(path) == b"xbcdef"
+
+
+def test_writeback_cache_needs_libfuse_3(tmp_path: Path) -> None:
+    from defuse2 import FileSystem
+    from defuse2.options import OptionError
+
+    with pytest.raises(OptionError, match="libfuse 3 only"):
+        FileSystem().mount(tmp_path, binding="fusepy", writeback_cache=True)
