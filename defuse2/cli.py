@@ -64,7 +64,7 @@ EXAMPLES = _examples_directory()
 
 
 def _add_mount_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("mountpoint", help="an empty directory to mount on")
+    parser.add_argument("mountpoint", metavar="MOUNTPOINT", help="an empty directory to mount on")
     parser.add_argument(
         "-f",
         "--foreground",
@@ -123,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    target_help = "module:attr or path/to/file.py:attr (attr defaults to fs)"
+    target_help = (
+        "module:attr or path/to/file.py:attr: a FileSystem, or a function that returns "
+        "one (attr defaults to fs, else create_fs)"
+    )
 
     mount = commands.add_parser("mount", help="mount a filesystem")
     mount.add_argument("target", metavar="TARGET", help=target_help)

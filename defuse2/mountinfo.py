@@ -65,8 +65,9 @@ def is_mounted(mountpoint: str | os.PathLike[str]) -> bool:
 def is_stale(mountpoint: str | os.PathLike[str], *, timeout: float = 2.0) -> bool:
     """Whether ``mountpoint`` is a FUSE mount whose server is gone (``ENOTCONN``).
 
-    Asks the mount with one ``stat`` in a helper thread, so a server that is alive but
-    hung costs ``timeout`` seconds, not forever (it counts as not stale).
+    Asks the mount with one ``statfs`` (the kernel answers ``stat`` from its cache, but
+    always asks the server for ``statfs``), in a helper thread, so a server that is
+    alive but hung costs ``timeout`` seconds, not forever (it counts as not stale).
     """
     entry = mount_entry(mountpoint)
     if entry is None or not entry.is_fuse:
@@ -75,7 +76,7 @@ def is_stale(mountpoint: str | os.PathLike[str], *, timeout: float = 2.0) -> boo
 
     def probe() -> None:
         try:
-            os.stat(mountpoint)
+            os.statvfs(mountpoint)
             answer.append(0)
         except OSError as exc:
             answer.append(exc.errno or 0)

@@ -63,8 +63,9 @@ def check_mountpoint(path: str, *, nonempty: bool = False) -> None:
             names = sorted(entry.name for entry in entries)
         if names:
             shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            count = f"{len(names)} {'entry' if len(names) == 1 else 'entries'}"
             raise MountError(
-                f"mount point {path} is not empty ({len(names)} entries: {shown}); a mount "
+                f"mount point {path} is not empty ({count}: {shown}); a mount "
                 "would hide them until it ends. Use an empty directory, or pass the option "
                 "nonempty (-o nonempty, or nonempty=True) to mount over them"
             )

@@ -16,6 +16,11 @@ sys.path.insert(0, ROOT)  # document the checkout, even when it is not installed
 
 import defuse2  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "code"))
+import cli_help  # noqa: E402
+
+cli_help.write()  # docs/_generated/cli/*.txt: the --help of each command, for cli.rst
+
 project = "defuse2"
 author = "The defuse2 contributors"
 copyright = "2026, The defuse2 contributors"
@@ -51,9 +56,10 @@ nitpick_ignore_regex = [
     ("py:class", r"(defuse2\.dispatch\.)?Dispatcher|defuse2\.scaffold\.Scaffold"),
 ]
 
-exclude_patterns = ["_build", "code", "trace", "inventories"]
+exclude_patterns = ["_build", "_generated", "code", "trace", "inventories"]
 templates_path = []
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["defuse2.css"]
 
 html_theme = "furo"
 html_title = f"defuse2 {release}"

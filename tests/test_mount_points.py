@@ -90,7 +90,7 @@ def test_a_non_empty_mount_point_is_refused_alike(
     refused = run(*mount_args(app, mountpoint, binding, libfuse))
     assert refused.returncode == 1
     assert refused.stderr == (
-        f"defuse2: error: mount point {mountpoint} is not empty (1 entries: kept.txt); a "
+        f"defuse2: error: mount point {mountpoint} is not empty (1 entry: kept.txt); a "
         "mount would hide them until it ends. Use an empty directory, or pass the option "
         "nonempty (-o nonempty, or nonempty=True) to mount over them\n"
     )
@@ -105,7 +105,7 @@ def test_a_non_empty_mount_point_is_refused_alike(
 
 def test_check_mountpoint_allows_entries_when_told(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
-    with pytest.raises(MountError, match=r"is not empty \(1 entries: a\)"):
+    with pytest.raises(MountError, match=r"is not empty \(1 entry: a\)"):
         check_mountpoint(str(tmp_path))
     check_mountpoint(str(tmp_path), nonempty=True)
 

@@ -46,3 +46,9 @@ def test_unrouted_paths_are_stored(defuse2_client):
 @pytest.mark.mount
 def test_motd_mounted(defuse2_mount):
     assert (defuse2_mount / "motd").read_text() == "Welcome!\n"
+
+
+@pytest.mark.mount(binding="fusepy", trace=True)
+def test_motd_on_fusepy_traced(defuse2_mount):
+    """The marker chooses the binding, and traces the callbacks (shown if it fails)."""
+    assert (defuse2_mount / "motd").read_text() == "Welcome!\n"
