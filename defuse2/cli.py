@@ -332,9 +332,33 @@ def _load_or_fail(target: str) -> FileSystem:
         _fail(str(exc))
 
 
+#: The commands of ``defuse2``; any other first word may be a mount helper's call.
+COMMANDS = ("mount", "umount", "routes", "match", "examples")
+
+
+def mount_helper_argv(argv: Sequence[str]) -> list[str] | None:
+    """``defuse2 mount ...`` for a call in the form of a FUSE mount helper, else None.
+
+    ``mount -t fuse.defuse2 TARGET MOUNTPOINT`` (an ``/etc/fstab`` line of type
+    ``fuse.defuse2``) runs ``defuse2 TARGET MOUNTPOINT -o OPTIONS``, as it runs
+    ``sshfs``; mount(8) waits for it, so it mounts with ``--daemon``. The option
+    ``log=FILE`` becomes ``--log FILE``.
+    """
+    if len(argv) != 4 or argv[2] != "-o" or argv[0] in COMMANDS or argv[0].startswith("-"):
+        return None
+    from .mount import parse_options
+
+    options = parse_options(argv[3])
+    log = options.pop("log", None)
+    rest = ",".join(key if value is True else f"{key}={value}" for key, value in options.items())
+    helper = ["mount", argv[0], argv[1], "--daemon"] + (["-o", rest] if rest else [])
+    return helper + (["--log", str(log)] if isinstance(log, str) and log else [])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``defuse2`` command (and of ``python -m defuse2``)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(mount_helper_argv(argv) or argv)
     if args.command == "examples":
         _examples(args)
         return
