@@ -15,4 +15,5 @@ from .resources import StoreResource as StoreResource
 from .store.base import Context as Context
 from .store.base import Store as Store
 from .store.directory import DirectoryStore as DirectoryStore
+from .store.fsspec_store import FsspecStore as FsspecStore
 from .store.memory import MemoryStore as MemoryStore

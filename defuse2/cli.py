@@ -109,8 +109,9 @@ def _add_mount_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--store",
-        metavar="DIR",
-        help="keep unrouted paths as files in the host directory DIR instead of memory",
+        metavar="DIR|URL",
+        help="keep unrouted paths as files in the host directory DIR, or as objects at an "
+        "fsspec URL (s3://bucket/prefix, memory://data ...), instead of memory",
     )
     parser.add_argument("--load", metavar="TAR", help="fill the store from a tar archive first")
     parser.add_argument("--save", metavar="TAR", help="save the store to a tar archive at unmount")
@@ -243,8 +244,20 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
 
 
 def _open_store(location: str, mountpoint: str) -> Store:
-    """The store ``--store`` names: a :class:`~defuse2.store.directory.DirectoryStore`."""
+    """The store ``--store`` names: an :class:`~defuse2.store.fsspec_store.FsspecStore`
+    for a URL, a :class:`~defuse2.store.directory.DirectoryStore` for a directory."""
     from .store.directory import DirectoryStore
+
+    if "://" in location:
+        try:
+            from .store.fsspec_store import FsspecStore
+
+            return FsspecStore.from_url(location)
+        except ImportError as exc:
+            _fail(f"--store {location} needs fsspec and its backend ({exc.name}): "
+                  "pip install 'defuse2[fsspec]'")  # fmt: skip
+        except (ValueError, OSError) as exc:
+            _fail(f"--store {location}: {exc}")
 
     root, mount = os.path.realpath(location), os.path.realpath(mountpoint)
     if os.path.commonpath([root, mount]) == root:
@@ -332,33 +345,9 @@ def _load_or_fail(target: str) -> FileSystem:
         _fail(str(exc))
 
 
-#: The commands of ``defuse2``; any other first word may be a mount helper's call.
-COMMANDS = ("mount", "umount", "routes", "match", "examples")
-
-
-def mount_helper_argv(argv: Sequence[str]) -> list[str] | None:
-    """``defuse2 mount ...`` for a call in the form of a FUSE mount helper, else None.
-
-    ``mount -t fuse.defuse2 TARGET MOUNTPOINT`` (an ``/etc/fstab`` line of type
-    ``fuse.defuse2``) runs ``defuse2 TARGET MOUNTPOINT -o OPTIONS``, as it runs
-    ``sshfs``; mount(8) waits for it, so it mounts with ``--daemon``. The option
-    ``log=FILE`` becomes ``--log FILE``.
-    """
-    if len(argv) != 4 or argv[2] != "-o" or argv[0] in COMMANDS or argv[0].startswith("-"):
-        return None
-    from .mount import parse_options
-
-    options = parse_options(argv[3])
-    log = options.pop("log", None)
-    rest = ",".join(key if value is True else f"{key}={value}" for key, value in options.items())
-    helper = ["mount", argv[0], argv[1], "--daemon"] + (["-o", rest] if rest else [])
-    return helper + (["--log", str(log)] if isinstance(log, str) and log else [])
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``defuse2`` command (and of ``python -m defuse2``)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(mount_helper_argv(argv) or argv)
+    args = build_parser().parse_args(argv)
     if args.command == "examples":
         _examples(args)
         return

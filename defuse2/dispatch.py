@@ -105,6 +105,7 @@ class Dispatcher(NameOperations, AttributeOperations, XattrOperations):
         self._kept = KeptMetadata()
         self._kept_by_path = self._kept.by_path  # read on the hot path: empty is false
         idle: frozenset[str] = getattr(self.store, "no_op_operations", frozenset())
+        idle |= getattr(self.store, "unsupported_operations", frozenset())
         lazy: frozenset[str] = getattr(self.store, "lazy_context_operations", frozenset())
         #: a store ``write`` gets the context function itself, to call only if need be
         self._write_context: Any = self._context if "write" in lazy else None

@@ -196,11 +196,7 @@ class FileSystem(Scaffold):
     def mount(self, mountpoint: str | Path, foreground: bool = True, **options: Any) -> None:
         """Mount at ``mountpoint`` and serve until unmounted (or SIGINT/SIGTERM).
 
-        Serves in the foreground, as ``fs.main()`` and ``defuse2 mount`` do;
-        ``foreground=False`` detaches as libfuse's daemon mode does. Every libfuse ``-o``
-        option passes through as a keyword (``allow_other=True``); a name neither
-        libfuse 2 nor 3 knows is refused (``unchecked_options={...}`` passes one anyway),
-        and ``nonempty=True`` mounts over a directory that has entries.
+        Every libfuse ``-o`` option passes through as a keyword (``allow_other=True``).
         """
         from .mount import mount
 
@@ -221,10 +217,7 @@ class FileSystem(Scaffold):
         return self._while_mounted(mounted(self, str(mountpoint), **options))
 
     def main(self, argv: list[str] | None = None) -> None:
-        """Command line for a script: ``python fs.py MOUNTPOINT [--daemon] [--trace] [-o ...]``.
-
-        Takes the options of ``defuse2 mount``; serves in the foreground unless ``--daemon``.
-        """
+        """Command line for a script: ``python fs.py MOUNTPOINT [--foreground] [--trace]``."""
         from .cli import run_script
 
         run_script(self, argv)

@@ -55,15 +55,12 @@ figures are from ``benchmarks/suite.py``:
   (libfuse 2); ``read``, ``write`` and ``close`` keep working.
 - ``use_ino``: ``stat`` shows the inode numbers the filesystem reports (the store's own;
   a stable number per routed path), so hard links share one ``st_ino`` as on a disk.
-- Attribute and entry timeouts per reply (single-threaded loop): 1 s for most paths
-  (libfuse's default), 0 for dynamic resources and for files with more than one hard
-  link. libfuse's high-level API gives each name of a hard-linked file its own kernel
+- Attribute and entry timeouts per reply (libfuse 3, single-threaded loop): 1 s for most
+  paths (libfuse's default), 0 for dynamic resources and for files with more than one
+  hard link. libfuse's high-level API gives each name of a hard-linked file its own kernel
   inode, so a change made through one name would otherwise stay invisible through the
-  other for up to a second. libfuse 3 hands its live configuration to ``init``; libfuse
-  2.9 keeps it in its ``struct fuse``, where :mod:`defuse2.libfuse2_config` finds it (and
-  checks it) on x86-64. libfuse 2 cannot tell the kernel to forget what it cached before
-  a ``link(2)``: the old name of a new hard link may show ``st_nlink`` 1 until its
-  attributes expire (up to 1 s), unless something refreshed them (a write does).
+  other for up to a second. On libfuse 2 there is no such hook: hard-linked files can show
+  attributes up to 1 s old through their other names.
 
 libfuse changes the working directory to ``/`` before it serves, even in the foreground;
 the adapter changes it back as the first request (``init``) arrives, so relative paths in a
@@ -77,7 +74,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
-import functools
 import importlib
 import logging
 import os
@@ -94,7 +90,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .adapter import Operations, operations_class
 from .binding import fuse_class
 from .invalidation import invalidator
-from .libfuse2_config import find_config
 from .mountinfo import is_mounted as is_mounted
 from .mountinfo import mount_entry
 from .options import check_options
@@ -424,15 +419,7 @@ def _prepare(
     encoding = {"encoding": _SURROGATE_CODEC} if name == "fusepy" else {"errors": "surrogateescape"}
 
     operations = adapter(dispatcher)
-    operations.per_reply_timeouts = single_threaded
-    if major == 2:
-        operations.find_libfuse2_config = functools.partial(
-            find_config,
-            module._libfuse,
-            entry=float(settings.get("entry_timeout", 1.0)),  # type: ignore[arg-type]
-            negative=float(settings.get("negative_timeout", 0.0)),  # type: ignore[arg-type]
-            attr=float(settings.get("attr_timeout", 1.0)),  # type: ignore[arg-type]
-        )
+    operations.per_reply_timeouts = major == 3 and single_threaded
     operations.invalidator = invalidator(module._libfuse, major)
     operations.writeback = writeback
     operations.kernel_checks_permissions = bool(settings.get("default_permissions"))

@@ -11,6 +11,7 @@ and a CI without FUSE can never look green.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -67,11 +68,12 @@ def tmpfs_root() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def cli_mount(tmpfs_root: str) -> Iterator[Callable[[str], str]]:
+def cli_mount(tmpfs_root: str, request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
     """``cli_mount("mfusepy-fuse3")``: the session's mount of ``conformance.apps:fs``.
 
     ``cli_mount("directory-mfusepy-fuse3")`` mounts it with ``--store`` on a directory
-    of the session's tmpfs. Started on first use through ``python -m defuse2 mount``,
+    of the session's tmpfs, ``fsspec-...`` on fsspec's memory filesystem, ``s3-...`` on
+    the local S3-API server. Started on first use through ``python -m defuse2 mount``,
     unmounted at session end.
     """
     from conformance.conftest import split_target
@@ -86,13 +88,32 @@ def cli_mount(tmpfs_root: str) -> Iterator[Callable[[str], str]]:
                 store, mount_name = split_target(name)
                 binding, libfuse = specs[mount_name]
                 extra: list[str] = []
+                env: dict[str, str] = {}
                 if store == "directory":
                     served = tempfile.mkdtemp(prefix=f"{name}-", dir=tmpfs_root)
                     os.chmod(served, 0o755)  # the mount's root: other users pass (run_as)
                     extra = ["--store", served]
+                elif store == "fsspec":
+                    extra = ["--store", f"memory://conformance-{name}"]
+                elif store == "s3":
+                    from s3server import s3_filesystem, storage_options
+
+                    endpoint = request.getfixturevalue("s3_endpoint")
+                    s3_filesystem(endpoint, "conformance")
+                    extra = ["--store", f"s3://conformance/{name}"]
+                    env = {"FSSPEC_S3": json.dumps(storage_options(endpoint))}
                 started[name] = stack.enter_context(
-                    CliMount("conformance.apps:fs", binding, libfuse, *extra)
+                    CliMount("conformance.apps:fs", binding, libfuse, *extra, env=env)
                 )
             return started[name]
 
         yield get
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The URL of a real S3-API server (moto's) on 127.0.0.1, for the whole session."""
+    from s3server import s3_server
+
+    with s3_server() as endpoint:
+        yield endpoint

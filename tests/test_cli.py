@@ -16,7 +16,7 @@ import pytest
 import defuse2
 import defuse2.mount
 from defuse2 import FileSystem
-from defuse2.cli import TargetError, examples, load_target, main, mount_helper_argv, run_script
+from defuse2.cli import TargetError, examples, load_target, main, run_script
 
 APP = textwrap.dedent(
     '''
@@ -290,25 +290,3 @@ def test_module_entry_point_help() -> None:
     assert result.returncode == 0
     for command in ("mount", "umount", "routes", "match", "examples"):
         assert command in result.stdout
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (
-            ["app.py:fs", "/srv/m", "-o", "rw,dev,suid,log=/var/log/m.log,allow_other"],
-            ["mount", "app.py:fs", "/srv/m", "--daemon", "-o", "rw,dev,suid,allow_other"]
-            + ["--log", "/var/log/m.log"],
-        ),
-        (
-            ["app.py", "/srv/m", "-o", "log=x"],
-            ["mount", "app.py", "/srv/m", "--daemon", "--log", "x"],
-        ),
-        (["mount", "app.py", "/srv/m", "-o", "ro"], None),  # a command of its own
-        (["routes", "app.py", "-o", "ro"], None),
-        (["app.py", "/srv/m"], None),  # mount(8) always passes -o
-    ],
-)
-def test_mount_helper_form(argv: list[str], expected: list[str] | None) -> None:
-    """What mount(8) runs for an fstab line ``defuse2#TARGET MOUNTPOINT fuse OPTIONS``."""
-    assert mount_helper_argv(argv) == expected

@@ -13,7 +13,6 @@ import errno
 import importlib.util
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -336,43 +335,3 @@ def test_mounted_howto(tmp_path):
     mounted = load(CODE / "mounted.py")
     assert mounted.read_motd(empty_dir(tmp_path)) == "Welcome!\n"
     assert not os.path.ismount(tmp_path / "m")
-
-
-@pytest.mark.mount
-def test_fstab_line_mounts_with_mount(tmp_path):
-    """The deployment page's fstab line, mounted by mount(8) from a copy of it."""
-    if shutil.which("mount") is None:
-        pytest.skip("mount(8) is not installed")
-    mountpoint = empty_dir(tmp_path)
-    app = tmp_path / "app.py"
-    app.write_text((EXAMPLES / "hello.py").read_text())
-    log = tmp_path / "notes.log"
-    line = (CODE / "fstab").read_text()
-    for unit_path, real in {
-        "/opt/notes/venv/bin/defuse2": str(Path(sys.executable).parent / "defuse2"),
-        "/opt/notes/app.py": str(app),
-        "/srv/notes": str(mountpoint),
-        "/var/log/defuse2-notes.log": str(log),
-    }.items():
-        line = line.replace(unit_path, real)
-    fstab = tmp_path / "fstab"
-    fstab.write_text(line)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        ["mount", "-T", str(fstab), str(mountpoint)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    try:
-        assert done.returncode == 0, done.stderr
-        assert (mountpoint / "test2.txt").read_text() == "test2test2test2test2"
-        assert log.is_file()  # the daemon's log, from log= in the options
-    finally:
-        subprocess.run(
-            [sys.executable, "-m", "defuse2", "umount", str(mountpoint)],
-            capture_output=True,
-            timeout=TIMEOUT,
-        )
-    assert not os.path.ismount(mountpoint)

@@ -16,6 +16,18 @@ fusepy's argument names, so a reader can go from here to ``fuse.h`` and the man 
 ``fh`` arguments are the handles the store itself returned from ``open``/``create``/
 ``opendir``. When ``path`` is ``None`` the file was unlinked while open and only the
 handle names it.
+
+A store may also have, where it can do better than the protocol alone:
+
+- ``no_op_operations``: operations with nothing to do (``flush`` in memory), and
+  ``unsupported_operations``: operations it can never do (xattrs on an object store).
+  A mount does not register either for the store's paths, so the kernel sends none
+  (for the unsupported ones it answers ``EOPNOTSUPP`` itself);
+- ``lazy_context_operations``: operations whose ``ctx`` may be a function giving the
+  caller's :class:`Context`, called only when needed;
+- ``exclusive`` and ``clears_privileges``: the cache policy of :mod:`defuse2.caching`;
+- ``find_names(path)`` and ``find_xattr(path, name)``: ``readdir`` and ``getxattr``
+  answering ``None`` instead of raising for "no such directory" or "no such attribute".
 """
 
 from __future__ import annotations

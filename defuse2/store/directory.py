@@ -51,6 +51,12 @@ binding's buffer (no copy); a handle is the host descriptor itself. A path costs
 :manpage:`openat2(2)` of its directory (none at the top level). ``flush`` has nothing to
 do and is not registered, so ``close`` costs no round trip; ``fsync`` is the host's.
 
+**Caching.** Other processes may change the directory while it is mounted, so the kernel
+reads a file again at each ``open`` and drops its pages when its ``mtime`` moves
+(close-to-open consistency, as on NFS); attributes may be up to the mount's ``attr_timeout`` (1 s)
+old. ``exclusive=True`` promises that only the mount changes the files: pages then stay
+cached from one ``open`` to the next, as for :class:`~defuse2.store.memory.MemoryStore`.
+
 The mount point must not lie inside the root: the store would then ask the mount
 about itself. Mount points inside the root are crossed (their inode numbers may collide
 with the root filesystem's).
@@ -66,6 +72,18 @@ from typing import Any
 from ..errors import DefuseError
 from .base import Buffer, Context, Stat
 from .beneath import Beneath
+from .hostfiles import (
+    HostXattrs,
+    above_stdio,
+    allowed,
+    chmod_opened,
+    dropped_hidden,
+    is_hidden,
+    new_owner,
+    settle,
+    stat_mapping,
+    visible,
+)
 from .namespace import HIDDEN_PREFIX
 from .paths import fail
 from .syscalls import fallocate, futimens, renameat2, utimensat
@@ -80,46 +98,13 @@ _DEVICES = (stat.S_IFCHR, stat.S_IFBLK)
 _NODE_KINDS = (stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK, *_DEVICES)
 
 
-def _stat(st: os.stat_result) -> dict[str, int]:
-    """The ``st_*`` mapping of a host :func:`os.stat` result, times in ns."""
-    return {
-        "st_mode": st.st_mode,
-        "st_ino": st.st_ino,
-        "st_nlink": st.st_nlink,
-        "st_uid": st.st_uid,
-        "st_gid": st.st_gid,
-        "st_size": st.st_size,
-        "st_blksize": st.st_blksize,
-        "st_blocks": st.st_blocks,
-        "st_rdev": st.st_rdev,
-        "st_atime": st.st_atime_ns,
-        "st_mtime": st.st_mtime_ns,
-        "st_ctime": st.st_ctime_ns,
-    }
-
-
-def _proc(fd: int, name: str = "") -> str:
-    """``/proc/self/fd/N[/name]``: the path of what ``fd`` is, without a lookup by name."""
-    return f"/proc/self/fd/{fd}/{name}" if name else f"/proc/self/fd/{fd}"
-
-
-def _high(fd: int) -> int:
-    """``fd``, moved above 2 if need be: a handle must never look like "no handle" (0)."""
-    if fd > 2:
-        return fd
-    import fcntl
-
-    try:
-        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-    finally:
-        os.close(fd)
-
-
-class DirectoryStore:
+class DirectoryStore(HostXattrs):
     """A store whose files are the files of the host directory ``root``.
 
     :param root: an existing directory (relative paths are taken from the current one).
     :param create: make ``root`` (and its parents) first if it does not exist.
+    :param exclusive: promise that nothing but this store changes the files while
+        mounted: the kernel may then keep file pages from one ``open`` to the next.
     :param use_openat2: see :class:`~defuse2.store.beneath.Beneath`; default: use
         :manpage:`openat2(2)` where the kernel has it.
     :raises DefuseError: ``root`` is not a directory this process can open.
@@ -133,9 +118,17 @@ class DirectoryStore:
     lazy_context_operations = frozenset({"write"})
 
     def __init__(
-        self, root: str | os.PathLike[str], *, create: bool = False, use_openat2: bool | None = None
+        self,
+        root: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        exclusive: bool = False,
+        use_openat2: bool | None = None,
     ) -> None:
         self.root = os.path.abspath(os.fspath(root))
+        #: Whether only the mount changes the files (see :mod:`defuse2.caching`): if not,
+        #: the kernel keeps no file pages from one ``open`` to the next.
+        self.exclusive = exclusive
         try:
             if create:
                 os.makedirs(self.root, exist_ok=True)
@@ -164,15 +157,15 @@ class DirectoryStore:
         while open shows 0 links, as it would on the host.
         """
         if fh:
-            result = _stat(os.fstat(fh))
+            result = stat_mapping(os.fstat(fh))
         else:
             assert path is not None
             parent, name = self._locate(path)
             try:
-                result = _stat(os.stat(name, dir_fd=parent, follow_symlinks=False))
+                result = stat_mapping(os.stat(name, dir_fd=parent, follow_symlinks=False))
             finally:
                 self._release(parent)
-        if path is not None and HIDDEN_PREFIX in path and _is_hidden(path):
+        if path is not None and HIDDEN_PREFIX in path and is_hidden(path):
             result["st_nlink"] = max(result["st_nlink"] - 1, 0)
         return result
 
@@ -182,10 +175,10 @@ class DirectoryStore:
         libfuse's ``.fuse_hidden*`` names are left out.
         """
         if fh:
-            return _visible(os.listdir(fh))
+            return visible(os.listdir(fh))
         fd = self._open_directory(path)
         try:
-            return _visible(os.listdir(fd))
+            return visible(os.listdir(fd))
         finally:
             os.close(fd)
 
@@ -222,7 +215,7 @@ class DirectoryStore:
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
         finally:
             self._release(parent)
-        if not _allowed(st, ctx, amode):
+        if not allowed(st, ctx, amode):
             raise fail(errno.EACCES, path)
 
     def statfs(self, path: str) -> Stat:
@@ -246,7 +239,7 @@ class DirectoryStore:
         parent, name = self._locate(path)
         try:
             os.mknod(name, kind | (mode & 0o777), dev, dir_fd=parent)
-            self._settle(parent, name, mode, ctx)
+            settle(parent, name, mode, ctx)
         finally:
             self._release(parent)
 
@@ -255,7 +248,7 @@ class DirectoryStore:
         parent, name = self._locate(path)
         try:
             os.mkdir(name, mode & 0o777, dir_fd=parent)
-            self._settle(parent, name, mode, ctx)
+            settle(parent, name, mode, ctx)
         finally:
             self._release(parent)
 
@@ -274,7 +267,7 @@ class DirectoryStore:
             try:
                 os.rmdir(name, dir_fd=parent)
             except OSError as error:
-                if not self._dropped_hidden(error, parent, name):
+                if not dropped_hidden(error, parent, name):
                     raise
                 os.rmdir(name, dir_fd=parent)
         finally:
@@ -285,7 +278,7 @@ class DirectoryStore:
         parent, name = self._locate(target)
         try:
             os.symlink(source, name, dir_fd=parent)
-            owner = self._owner(parent, ctx)
+            owner = new_owner(parent, ctx)
             if owner is not None:
                 os.chown(name, *owner, dir_fd=parent, follow_symlinks=False)
         finally:
@@ -300,7 +293,7 @@ class DirectoryStore:
                 try:
                     self._rename(old_parent, old_name, new_parent, new_name, flags)
                 except OSError as error:
-                    if flags or not self._dropped_hidden(error, new_parent, new_name):
+                    if flags or not dropped_hidden(error, new_parent, new_name):
                         raise
                     self._rename(old_parent, old_name, new_parent, new_name, flags)
             finally:
@@ -344,7 +337,7 @@ class DirectoryStore:
         assert path is not None
         fd = self._beneath.open(path, os.O_PATH)
         try:
-            _chmod_opened(fd, mode)
+            chmod_opened(fd, mode)
         finally:
             os.close(fd)
 
@@ -418,7 +411,7 @@ class DirectoryStore:
                     raise
                 return self.open(path, flags, ctx=ctx)  # made meanwhile: open it as it is
             try:
-                owner = self._owner(parent, ctx)
+                owner = new_owner(parent, ctx)
                 if owner is not None:
                     os.fchown(fd, *owner)
                 os.fchmod(fd, mode & 0o7777)
@@ -427,7 +420,7 @@ class DirectoryStore:
                 raise
         finally:
             self._release(parent)
-        return _high(fd)
+        return above_stdio(fd)
 
     def open(self, path: str, flags: int, *, ctx: Context | None = None) -> int:
         """Open an existing regular file; the handle is the host descriptor."""
@@ -436,7 +429,7 @@ class DirectoryStore:
         if kind != stat.S_IFREG:
             os.close(fd)
             raise fail(errno.EISDIR if kind == stat.S_IFDIR else errno.ENXIO, path)
-        return _high(fd)
+        return above_stdio(fd)
 
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
         """Up to ``size`` bytes at ``offset``, :manpage:`pread(2)`."""
@@ -477,7 +470,7 @@ class DirectoryStore:
 
     def opendir(self, path: str, *, ctx: Context | None = None) -> int:
         """Open a directory for listing; the handle is the host descriptor."""
-        return _high(self._open_directory(path))
+        return above_stdio(self._open_directory(path))
 
     def releasedir(self, path: str | None, fh: int) -> None:
         """Close a directory handle."""
@@ -491,124 +484,3 @@ class DirectoryStore:
             if error.errno == errno.ELOOP:  # a symlink: not a directory itself
                 raise fail(errno.ENOTDIR, path) from None
             raise
-
-    # -- extended attributes ------------------------------------------------------------
-    def getxattr(self, path: str, name: str) -> bytes:
-        """Value of xattr ``name``; ``ENODATA`` when absent, :manpage:`lgetxattr(2)`."""
-        parent, leaf = self._locate(path)
-        try:
-            return os.getxattr(_proc(parent, leaf), name, follow_symlinks=False)
-        finally:
-            self._release(parent)
-
-    def find_xattr(self, path: str, name: str) -> bytes | None:
-        """:meth:`getxattr`, but ``None`` where it would raise ``ENODATA``."""
-        try:
-            return self.getxattr(path, name)
-        except OSError as error:
-            if error.errno == errno.ENODATA:
-                return None
-            raise
-
-    def setxattr(
-        self, path: str, name: str, value: bytes, options: int, *, ctx: Context | None = None
-    ) -> None:
-        """Set xattr ``name``, :manpage:`lsetxattr(2)`."""
-        parent, leaf = self._locate(path)
-        try:
-            os.setxattr(_proc(parent, leaf), name, value, options, follow_symlinks=False)
-        finally:
-            self._release(parent)
-
-    def listxattr(self, path: str) -> list[str]:
-        """Names of the xattrs of ``path``, :manpage:`llistxattr(2)`."""
-        parent, leaf = self._locate(path)
-        try:
-            return os.listxattr(_proc(parent, leaf), follow_symlinks=False)
-        finally:
-            self._release(parent)
-
-    def removexattr(self, path: str, name: str, *, ctx: Context | None = None) -> None:
-        """Remove xattr ``name``, :manpage:`lremovexattr(2)`."""
-        parent, leaf = self._locate(path)
-        try:
-            os.removexattr(_proc(parent, leaf), name, follow_symlinks=False)
-        finally:
-            self._release(parent)
-
-    # -- owners and modes of new names --------------------------------------------------
-    def _owner(self, parent: int, ctx: Context | None) -> tuple[int, int] | None:
-        """``(uid, gid)`` to give a new name, or ``None`` to keep what the host gave it.
-
-        Only root can give files away; a setgid parent has given its group already.
-        """
-        if ctx is None or self._euid != 0 or (ctx.uid, ctx.gid) == (self._euid, self._egid):
-            return None
-        if os.fstat(parent).st_mode & stat.S_ISGID:
-            return ctx.uid, -1
-        return ctx.uid, ctx.gid
-
-    def _settle(self, parent: int, name: str, mode: int, ctx: Context | None) -> None:
-        """Give the new, unopened ``name`` its owner and exactly the bits of ``mode``."""
-        owner = self._owner(parent, ctx)
-        if owner is not None:
-            os.chown(name, *owner, dir_fd=parent, follow_symlinks=False)
-        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-        try:
-            _chmod_opened(fd, mode, keep=stat.S_ISGID)
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _dropped_hidden(error: OSError, parent: int, name: str) -> bool:
-        """After ``ENOTEMPTY`` for directory ``name``: remove its names if all are
-        libfuse's hidden ones; whether it is empty now."""
-        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            return False
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
-        except OSError:
-            return False
-        try:
-            names = os.listdir(fd)
-            if not names or _visible(names):
-                return False
-            for hidden in names:
-                os.unlink(hidden, dir_fd=fd)
-        finally:
-            os.close(fd)
-        return True
-
-
-def _is_hidden(path: str) -> bool:
-    """Whether the last component of ``path`` is one of libfuse's hidden names."""
-    return path.rpartition("/")[2].startswith(HIDDEN_PREFIX)
-
-
-def _visible(names: list[str]) -> list[str]:
-    """``names`` without libfuse's ``.fuse_hidden*`` stand-ins."""
-    return [name for name in names if not name.startswith(HIDDEN_PREFIX)]
-
-
-def _chmod_opened(fd: int, mode: int, keep: int = 0) -> None:
-    """Set the mode of what the ``O_PATH`` descriptor ``fd`` is to ``mode`` (plus the
-    bits of ``keep`` it has now); a symlink's mode cannot change (``EOPNOTSUPP``)."""
-    current = os.fstat(fd).st_mode
-    if stat.S_ISLNK(current):
-        raise fail(errno.EOPNOTSUPP)
-    wanted = (mode & 0o7777) | (current & keep)
-    if wanted != stat.S_IMODE(current):
-        os.chmod(_proc(fd), wanted)
-
-
-def _allowed(st: os.stat_result, ctx: Context, amode: int) -> bool:
-    """Whether ``ctx`` may ``amode`` a file with these attributes (mode bits only)."""
-    if ctx.uid == 0:
-        return not amode & os.X_OK or stat.S_ISDIR(st.st_mode) or bool(st.st_mode & 0o111)
-    if ctx.uid == st.st_uid:
-        bits = st.st_mode >> 6
-    elif ctx.gid == st.st_gid:
-        bits = st.st_mode >> 3
-    else:
-        bits = st.st_mode
-    return amode & bits & 0o7 == amode & 0o7

@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
 
 from .targets import MOUNTS, OsApi, Target, fresh_dir, remove_tree
 
-#: Stores mounted through the CLI besides the default memory store: name -> the prefix
-#: of their target ids (``directory-mfusepy-fuse3``).
-MOUNTED_STORES = ["directory"]
+#: Stores mounted through the CLI besides the default memory store, with the mounts
+#: they run on; their target ids are ``STORE-MOUNT`` (``directory-mfusepy-fuse3``).
+#: ``fsspec`` is an FsspecStore over fsspec's memory filesystem, ``s3`` one over s3fs
+#: and a local S3-API server (one binding: each request is an HTTP round trip).
+MOUNTED_STORES = {
+    "directory": [name for name, _, _ in MOUNTS],
+    "fsspec": [name for name, _, _ in MOUNTS],
+    "s3": ["mfusepy-fuse3"],
+}
+
+_fsspec_roots = itertools.count()
 
 TARGETS = [
     "tmpfs",
     "client",
     "directory",
+    "fsspec",
     *[pytest.param(name, marks=pytest.mark.mount) for name, _, _ in MOUNTS],
     *[
-        pytest.param(f"{store}-{name}", marks=pytest.mark.mount)
-        for store in MOUNTED_STORES
-        for name, _, _ in MOUNTS
+        pytest.param(
+            f"{store}-{name}",
+            marks=[pytest.mark.mount, *([pytest.mark.slow] if store == "s3" else [])],
+        )
+        for store, names in MOUNTED_STORES.items()
+        for name in names
     ],
 ]
+
+#: The kind of store behind each store name (the keys of :data:`~conformance.targets.GAPS`).
+STORE_KINDS = {"memory": "memory", "directory": "directory", "fsspec": "fsspec", "s3": "s3"}
 
 
 def split_target(name: str) -> tuple[str, str]:
@@ -60,6 +76,22 @@ def t(request: pytest.FixtureRequest, tmpfs_root: str) -> Iterator[Target]:
         finally:
             remove_tree(directory)
         return
+    if name == "fsspec":
+        import fsspec
+
+        from defuse2 import FileSystem
+        from defuse2.store.fsspec_store import FsspecStore
+        from defuse2.testing import TestClient
+
+        backend, root = fsspec.filesystem("memory"), f"/conformance-{next(_fsspec_roots)}"
+        try:
+            client = TestClient(FileSystem(store=FsspecStore(backend, root)))
+            client.mkdir("/t")
+            yield Target(name, client, "/t", store="fsspec")
+        finally:
+            if backend.exists(root):
+                backend.rm(root, recursive=True)
+        return
     if name == "tmpfs":
         yield from _directory_target(name, tmpfs_root, store="host")
         return
@@ -70,7 +102,7 @@ def t(request: pytest.FixtureRequest, tmpfs_root: str) -> Iterator[Target]:
     mount = request.getfixturevalue("cli_mount")(name)
     yield from _directory_target(
         name, mount, quota=QUOTA if store == "memory" else None, rename_flags=libfuse != "2",
-        mount=mount, binding=binding, libfuse=libfuse, store=store,
+        mount=mount, binding=binding, libfuse=libfuse, store=STORE_KINDS[store],
     )  # fmt: skip
 
 

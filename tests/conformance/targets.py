@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 from defuse2.store.base import UTIME_NOW, UTIME_OMIT, Context
 
 T = TypeVar("T")
@@ -163,6 +165,36 @@ _TWO_PATHS = {"rename", "replace", "link"}
 _FDS = set(["read", "write", "pread", "pwrite", "lseek", "close", "fsync", "ftruncate", "fstat"])
 
 
+#: What a kind of store cannot do, and why: the conformance checks that need it skip
+#: there with this reason (the "Choosing a store" guide has the same table).
+GAPS: dict[str, dict[str, str]] = {
+    "fsspec": {
+        "symlinks": "an object store keeps no symlinks (symlink is EPERM)",
+        "hard links": "an object store keeps no hard links (link is EPERM)",
+        "special files": "an object store keeps no FIFOs, sockets or devices (mknod is EPERM)",
+        "xattrs": "an object store keeps no extended attributes (ENOTSUP)",
+        "directory rename": "renaming a directory would copy each object under it (EXDEV)",
+        "rename exchange": "an object store cannot swap two names at once (EINVAL)",
+        "directory nlink": "a directory shows 2 links: counting subdirectories costs a listing",
+        "capacity": "an object store has no capacity: statfs reports a nominal 1 PiB",
+        "non-UTF-8 names": "object names are Unicode: a name that is not UTF-8 is EILSEQ",
+        "permissions between users": "owners are the session's: the store leaves checking "
+        "one user against another to the kernel (default_permissions), which the "
+        "in-process client does not play",
+    },
+}
+GAPS["directory"] = {
+    "long paths": "a DirectoryStore hands the host one path from its root, which PATH_MAX limits",
+}
+#: FsspecStore on the local S3-API server: S3 and the test server have gaps of their own.
+GAPS["s3"] = {
+    **GAPS["fsspec"],
+    "long paths": "an S3 object key holds at most 1024 bytes",
+    "newline names": "the local S3 server (moto) answers 404 for a key with a newline "
+    "(S3 itself stores one)",
+}
+
+
 @dataclass
 class Target:
     """An ``os``-like interface over ``api`` with paths relative to ``root``.
@@ -177,7 +209,8 @@ class Target:
     :param binding: the binding serving the mount, and ``libfuse`` its major version.
     :param store: what holds the data: ``host`` (tmpfs itself), ``memory``
         (:class:`~defuse2.store.memory.MemoryStore`), ``directory``
-        (:class:`~defuse2.store.directory.DirectoryStore` on tmpfs).
+        (:class:`~defuse2.store.directory.DirectoryStore` on tmpfs), ``fsspec``
+        (:class:`~defuse2.store.fsspec_store.FsspecStore`), whose :data:`GAPS` apply.
     """
 
     name: str
@@ -189,6 +222,16 @@ class Target:
     binding: str | None = None
     libfuse: str | None = None
     store: str = "memory"
+
+    def has(self, feature: str) -> bool:
+        """Whether this target's store can do ``feature`` (a key of :data:`GAPS`)."""
+        return feature not in GAPS.get(self.store, {})
+
+    def require(self, *features: str | None) -> None:
+        """Skip the test, with the documented reason, where the store lacks a feature."""
+        for feature in features:
+            if feature is not None and not self.has(feature):
+                pytest.skip(f"{self.store} store: {GAPS[self.store][feature]}")
 
     def path(self, relative: str) -> str:
         """The path ``api`` sees for ``relative``."""
@@ -299,8 +342,11 @@ class CliMount:
     it does not end by itself, and removes the mountpoint.
     """
 
-    def __init__(self, app: str, binding: str, libfuse: str, *extra: str) -> None:
+    def __init__(
+        self, app: str, binding: str, libfuse: str, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
         self.app, self.binding, self.libfuse, self.extra = app, binding, libfuse, extra
+        self.env = env or {}
         self.mountpoint = ""
         self.process: subprocess.Popen[bytes] | None = None
         # open for the whole life of the mount process; closed in __exit__
@@ -322,7 +368,7 @@ class CliMount:
 
     def __enter__(self) -> str:
         self.mountpoint = tempfile.mkdtemp(prefix=f"defuse2-{self.binding}{self.libfuse}-")
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])
         for name in (
             "FUSE_LIBRARY_NAME",

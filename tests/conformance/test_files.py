@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from .targets import Target
+from .test_tree import expect_mount_hard_link_limit
 
 
 def umasked(mode: int) -> int:
@@ -93,6 +94,7 @@ def test_o_creat_without_excl_opens_the_existing_file(t: Target) -> None:
 
 
 def test_create_through_a_dangling_symlink_creates_its_target(t: Target) -> None:
+    t.require("symlinks")
     t.symlink("target", "link")
     t.close(t.open("link", os.O_WRONLY | os.O_CREAT, 0o600))
     assert sorted(t.listdir()) == ["link", "target"]
@@ -230,7 +232,11 @@ def test_unlinked_open_file_keeps_working(t: Target) -> None:
     assert t.listdir() == []
 
 
-def test_unlinked_name_of_a_hard_linked_file_keeps_the_other(t: Target) -> None:
+def test_unlinked_name_of_a_hard_linked_file_keeps_the_other(
+    t: Target, request: pytest.FixtureRequest
+) -> None:
+    t.require("hard links")
+    expect_mount_hard_link_limit(t, request)
     t.write_bytes("a", b"data")
     t.link("a", "b")
     fd = t.open("a", os.O_RDWR)
@@ -260,6 +266,7 @@ def test_file_replaced_by_rename_stays_readable_through_its_descriptor(t: Target
 
 
 def test_descriptor_follows_a_renamed_file(t: Target) -> None:
+    t.require("directory rename")
     t.mkdir("a")
     fd = t.open("a/f", os.O_RDWR | os.O_CREAT)
     try:
