@@ -19,7 +19,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,26 @@ class RequestLog:
         time.sleep(settle)
         end = self._mark()
         counts.update(self._between(begin, end))
+
+    def count_until(
+        self,
+        block: Callable[[], object],
+        holds: Callable[[Counter[str]], bool],
+        attempts: int = 3,
+    ) -> Counter[str]:
+        """The requests of ``block()``, counted again (up to ``attempts`` times) while
+        ``holds(counts)`` is false.
+
+        Another process may empty the kernel's caches in the middle of a block (the
+        benchmarks' ``drop_caches``); what the filesystem lets the kernel keep shows in a
+        count that holds once. A filesystem that never lets it fails every attempt.
+        """
+        for _ in range(attempts):
+            with self.count() as counts:
+                block()
+            if holds(counts):
+                break
+        return counts
 
     def _between(self, begin: str, end: str, timeout: float = 10.0) -> Counter[str]:
         deadline = time.monotonic() + timeout
