@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .autosave import Saver
 from .errors import DefuseError
 from .options import OptionError
 from .target import TargetError as TargetError
@@ -114,7 +115,27 @@ def _add_mount_arguments(parser: argparse.ArgumentParser) -> None:
         "fsspec URL (s3://bucket/prefix, memory://data ...), instead of memory",
     )
     parser.add_argument("--load", metavar="TAR", help="fill the store from a tar archive first")
-    parser.add_argument("--save", metavar="TAR", help="save the store to a tar archive at unmount")
+    parser.add_argument(
+        "--save",
+        metavar="TAR",
+        help="save the store to a tar archive at unmount, and on SIGUSR1 while mounted",
+    )
+    parser.add_argument(
+        "--save-every",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        help="with --save: also save every SECONDS while mounted",
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,13 +242,19 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
     for flag, method in (("load", "import_tar"), ("save", "export_tar")):
         if getattr(args, flag) and not hasattr(store, method):
             _fail(f"--{flag} needs a store with {method}(); {type(store).__name__} has none")
-    args.save = args.save and os.path.abspath(args.save)
+    saver = _saver(store, args)
     if args.load:
         try:
-            store.import_tar(args.load)
+            summary = store.import_tar(args.load)
         except (OSError, ValueError) as exc:
-            _fail(f"cannot load {args.load}: {exc}", 1)
+            _fail(f"cannot load {args.load}: {getattr(exc, 'strerror', None) or exc}", 1)
+        _report(f"loaded {args.load}" + (f": {summary}" if summary is not None else ""))
     trace_to_log = _setup_logging(args.log)
+    if saver is not None:
+        if args.daemon:
+            saver.ignore_signal()  # libfuse's fork keeps no thread to hear it
+        else:
+            saver.start()
     try:
         fs.mount(
             args.mountpoint,
@@ -239,8 +266,33 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
         )
     except (MountError, OptionError) as exc:
         _fail(str(exc), 1)
-    if args.save:
-        store.export_tar(args.save)
+    finally:
+        if saver is not None:
+            saver.stop()
+    if saver is not None and not saver.save("at unmount"):
+        raise SystemExit(1)
+
+
+def _saver(store: Any, args: argparse.Namespace) -> Saver | None:
+    """The saver ``--save`` asks for, its target checked before anything is mounted."""
+    from .store.archive import check_save_target
+
+    if args.save_every is not None and not args.save:
+        _fail("--save-every needs --save TAR: where to save")
+    if not args.save:
+        return None
+    if args.save_every is not None and args.daemon:
+        _fail("--save-every needs the foreground: --daemon keeps no thread to save with")
+    path = os.path.abspath(args.save)
+    try:
+        check_save_target(path)
+    except OSError as exc:
+        _fail(f"cannot save to {args.save}: {exc.strerror}")
+    return Saver(store, path, every=args.save_every, report=_report)
+
+
+def _report(line: str) -> None:
+    print(f"defuse2: {line}", file=sys.stderr, flush=True)
 
 
 def _open_store(location: str, mountpoint: str) -> Store:

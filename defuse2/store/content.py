@@ -19,6 +19,12 @@ The :attr:`Content.allocated` counter is what the quota charges: the sum of the 
 lengths. Writing one byte at offset ``n`` allocates ``n % CHUNK_SIZE + 1`` bytes (the chunk
 is filled with zeros up to the byte); holes of whole chunks cost nothing.
 
+Snapshots (:mod:`defuse2.store.snapshot`) share the chunks instead of copying them:
+:meth:`Content.freeze` hands out a copy of the chunk *table* (the same ``bytearray``
+objects) and remembers it; until :meth:`Content.thaw`, a change to a chunk the snapshot
+shares first replaces it with a private copy, so the snapshot keeps seeing the bytes of
+the moment it was taken. Outside a snapshot this costs one attribute test per change.
+
 Memory overhead, measured with :mod:`tracemalloc` on CPython 3.11 (64-bit): about 96
 bytes per chunk (the ``bytearray`` header and its ``dict`` slot), 0.15 % of a full
 64 KiB chunk, plus ``bytearray``'s growth slack (at most 1/8) on a chunk still being
@@ -47,12 +53,35 @@ def byte_size(data: bytes | bytearray | memoryview) -> int:
 class Content:
     """Sparse file data in chunks; the caller serialises access (the inode lock)."""
 
-    __slots__ = ("chunks", "size", "allocated")
+    __slots__ = ("chunks", "size", "allocated", "frozen")
 
     def __init__(self) -> None:
         self.chunks: dict[int, bytearray] = {}
         self.size = 0
         self.allocated = 0
+        #: The chunk table a snapshot reads (see :meth:`freeze`), or ``None``.
+        self.frozen: dict[int, bytearray] | None = None
+
+    def freeze(self) -> dict[int, bytearray]:
+        """The chunks as they are now, for a snapshot to read without the inode lock.
+
+        The ``bytearray`` objects are shared, not copied: until :meth:`thaw`, a change
+        to one of them copies it first (:meth:`_own`).
+        """
+        frozen = self.frozen = dict(self.chunks)
+        return frozen
+
+    def thaw(self, frozen: dict[int, bytearray]) -> None:
+        """The snapshot that :meth:`freeze` gave ``frozen`` to is done with it."""
+        if self.frozen is frozen:
+            self.frozen = None
+
+    def _own(self, index: int, chunk: bytearray) -> bytearray:
+        """``chunk`` (chunk ``index``), copied first if a snapshot shares it."""
+        frozen = self.frozen
+        if frozen is not None and frozen.get(index) is chunk:
+            chunk = self.chunks[index] = bytearray(chunk)
+        return chunk
 
     def write_cost(self, offset: int, length: int) -> int:
         """Bytes that :meth:`write` (or :meth:`allocate`) of ``length`` at ``offset`` adds."""
@@ -95,6 +124,8 @@ class Content:
                 have = len(chunk)
                 if stop > have and reserve is not None:
                     reserve(stop - have)
+                if self.frozen is not None:
+                    chunk = self._own(offset // CHUNK_SIZE, chunk)
                 chunk[start:stop] = data
                 if stop > have:
                     self.allocated += stop - have
@@ -126,6 +157,8 @@ class Content:
                     self.allocated += len(chunk)
                 else:
                     have = len(chunk)
+                    if self.frozen is not None:
+                        chunk = self._own(index, chunk)
                     if start > have:
                         chunk += _ZEROS[: start - have]
                     chunk[start : start + take] = piece
@@ -191,7 +224,7 @@ class Content:
                 if cut == 0:
                     del chunks[index]
                 else:
-                    del chunk[cut:]
+                    del self._own(index, chunk)[cut:]
         self.size = length
         return before - self.allocated
 
@@ -215,6 +248,7 @@ class Content:
                 self.allocated += need
             elif len(chunk) < need:
                 self.allocated += need - len(chunk)
+                chunk = self._own(index, chunk)
                 chunk += _ZEROS[: need - len(chunk)]
         if not keep_size:
             self.size = max(self.size, end)
@@ -238,10 +272,10 @@ class Content:
                 del chunks[index]
                 self.allocated -= len(chunk)
             elif stop == len(chunk):
-                del chunk[start:]
+                del self._own(index, chunk)[start:]
                 self.allocated -= stop - start
             else:
-                chunk[start:stop] = _ZEROS[: stop - start]
+                self._own(index, chunk)[start:stop] = _ZEROS[: stop - start]
         return before - self.allocated
 
     def iter_bytes(self, block: int = CHUNK_SIZE) -> Iterator[bytes]:

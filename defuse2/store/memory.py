@@ -63,7 +63,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from defuse2.errors import DefuseError
 from defuse2.store import permissions, xattrs
@@ -75,6 +75,9 @@ from defuse2.store.paths import PATH_MAX, byte_length, fail
 from defuse2.store.permissions import W, X
 from defuse2.store.quota import Quota, default_limit, parse_size
 from defuse2.store.rename import rename as _rename
+
+if TYPE_CHECKING:
+    from defuse2.store.archive import ArchiveSummary
 
 
 class MemoryStore(FileOperations):
@@ -417,20 +420,37 @@ class MemoryStore(FileOperations):
             node.changed()
 
     # -- snapshots -----------------------------------------------------------------------
-    def export_tar(self, target: str | os.PathLike[str] | BinaryIO, root: str = "/") -> None:
-        """Write the tree under ``root`` to a PAX tar archive (a path or a binary file).
+    def export_tar(
+        self, target: str | os.PathLike[str] | BinaryIO, root: str = "/"
+    ) -> ArchiveSummary:
+        """Save the tree under ``root`` to a PAX tar archive, holes kept as holes.
 
-        Details in :func:`defuse2.store.archive.export_tar`.
+        Safe while the store serves: the tree is taken at one instant and written while
+        other calls go on. A path (``.gz``, ``.tgz``, ``.bz2``, ``.xz`` compress) is
+        written beside itself and renamed into place once complete, so a failed save
+        leaves the previous archive whole; a binary file object is written as a stream.
+
+        :raises OSError: ``ENOENT``/``ENOTDIR`` for ``root``; what writing raises.
         """
         from defuse2.store.archive import export_tar
 
-        export_tar(self._namespace, target, root)
+        return export_tar(self._namespace, target, root)
 
-    def import_tar(self, source: str | os.PathLike[str] | BinaryIO, root: str = "/") -> None:
-        """Read a tar archive into the directory ``root``, all or nothing.
+    def import_tar(
+        self, source: str | os.PathLike[str] | BinaryIO, root: str = "/"
+    ) -> ArchiveSummary:
+        """Read a tar archive (a path or a binary file object) into the directory
+        ``root``, all or nothing: on any error the store is as it was.
 
-        Details in :func:`defuse2.store.archive.import_tar`.
+        Directories merge with those that exist; the archive's ``.`` sets ``root``'s
+        metadata.
+
+        :raises DamagedArchive: for a file that is not a tar archive, or one that is
+            damaged or cut short.
+        :raises OSError: ``ENOSPC`` when it does not fit the quota or the node cap,
+            ``EEXIST`` when a non-directory is in the way, and the errors of bad names
+            and xattrs.
         """
         from defuse2.store.archive import import_tar
 
-        import_tar(self._namespace, source, root)
+        return import_tar(self._namespace, source, root)
