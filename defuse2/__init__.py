@@ -11,9 +11,10 @@ from .filesystem import Group as Group
 from .resources import ContentFile as ContentFile
 from .resources import Directory as Directory
 from .resources import Resource as Resource
-from .resources import StoreResource as StoreResource
 from .store.base import Context as Context
 from .store.base import Store as Store
 from .store.directory import DirectoryStore as DirectoryStore
 from .store.fsspec_store import FsspecStore as FsspecStore
 from .store.memory import MemoryStore as MemoryStore
+from .store_resource import StoreResource as StoreResource
+from .writable import WritableFile as WritableFile

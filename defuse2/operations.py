@@ -11,8 +11,8 @@ defuse2 answers for a resource that lacks it, and the system calls that reach it
 adapter registers what it lists, the trace names arguments by it, registration checks
 signatures against it, the dispatcher converts and checks return values by it, the
 typing stubs of :class:`~defuse2.Resource` and the operations reference page in the
-docs (:func:`reference_page`) follow it. Adding an operation is one row here (and its
-method in the adapter and the dispatcher).
+docs are generated from it (:mod:`defuse2.generate`). Adding an operation is one row
+here (and its method in the adapter and the dispatcher).
 """
 
 from __future__ import annotations
@@ -331,40 +331,3 @@ TWO_PATHS = frozenset(name for name, op in OPERATIONS.items() if op.routed_by !=
 
 #: Operations that return a new file handle.
 OPENING = frozenset(name for name, op in OPERATIONS.items() if op.handle == "returns")
-
-
-def reference_page() -> str:
-    """The operations reference page of the docs (``docs/operations.rst``), in reST."""
-    lines = [
-        ".. Generated from defuse2/operations.py: do not edit by hand. Regenerate with",
-        "   python -c 'import defuse2.operations as o; print(o.reference_page(), end=\"\")' \\",
-        "   > docs/operations.rst",
-        "",
-        "Operations reference",
-        "====================",
-        "",
-        "Every FUSE operation a :class:`~defuse2.Resource` may define, in the order of",
-        "libfuse's ``struct fuse_operations``. A method is named like the operation and",
-        "asks for what it needs by name: the operation's arguments below (fusepy's",
-        "names), the route's variables, ``path`` (the path asked about) and ``ctx``",
-        "(who asks: uid, gid, pid, umask). It gets exactly those; a name the route",
-        "cannot give is a :class:`~defuse2.DefuseError` when the route is registered.",
-        "A return value other than those listed is answered with ``EIO`` and logged",
-        "with the operation, the path and the route.",
-        "",
-    ]
-    for op in OPERATIONS.values():
-        arguments = ", ".join(f"``{name}: {kind}``" for name, kind in op.arguments) or "none"
-        rows = [
-            ("Arguments", arguments),
-            ("Returns", op.returns),
-            ("When missing", op.when_missing),
-            ("Called for", op.syscalls),
-        ]
-        if op.routed_by != "path":
-            rows.append(("Route", f"chosen by ``{op.routed_by}``."))
-        title = f"``{op.name}``"
-        lines += [title, "-" * len(title), "", f"{op.summary} :manpage:`{op.manpage}`.", ""]
-        lines += [f":{label}: {text}" for label, text in rows]
-        lines.append("")
-    return "\n".join(lines)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import DefuseError
 from .operations import ARGUMENTS, EXTRAS
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .routing import Route
 
 Invoker = Callable[..., Any]
+M = TypeVar("M", bound=Callable[..., Any])
 
 
 @cache
@@ -44,6 +45,8 @@ def _parameters(
     for parameter in listed[1:] if bound else listed:
         if parameter.kind is parameter.VAR_KEYWORD:
             takes_kwargs = True
+        elif parameter.kind is parameter.VAR_POSITIONAL and is_ours(function):
+            continue  # a shape's helper declared for type checkers: never given positions
         elif parameter.kind in (parameter.VAR_POSITIONAL, parameter.POSITIONAL_ONLY):
             raise DefuseError(
                 f"{_describe(function)} takes *{parameter.name} or a positional-only "
@@ -64,31 +67,46 @@ def parameters(function: Callable[..., Any]) -> tuple[tuple[str, ...], frozenset
     return _parameters(underlying, True)
 
 
+def is_ours(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` is defuse2's own (a shape's method), not user code."""
+    return str(getattr(function, "__module__", "")).startswith("defuse2.")
+
+
 def _describe(function: Callable[..., Any]) -> str:
     return getattr(function, "__qualname__", repr(function)) + "()"
 
 
 def check(
-    function: Callable[..., Any], op: str | None, variables: tuple[str, ...], rule: str
+    function: Callable[..., Any],
+    op: str | None,
+    variables: tuple[str, ...],
+    rule: str,
+    arguments: tuple[str, ...] | None = None,
 ) -> None:
-    """Refuse a signature that asks for names this route and operation cannot give."""
+    """Refuse a signature that asks for names this route and operation cannot give.
+
+    :param op: the operation the method serves, or ``None`` for a shape's helper.
+    :param arguments: the names the method may ask for besides the route variables,
+        ``path`` and ``ctx``; default: the operation's arguments.
+    """
     names, optional, takes_kwargs = parameters(function)
-    arguments = ARGUMENTS.get(op, ()) if op else ()
+    if arguments is None:
+        arguments = ARGUMENTS.get(op, ()) if op else ()
     for reserved in EXTRAS:
         if reserved in variables:
             raise DefuseError(
                 f"route {rule!r} has a variable named {reserved!r}, which is reserved "
                 f"for every method; rename the variable, e.g. <{reserved}_name>"
             )
+    if is_ours(function):
+        return  # defuse2's own shapes mean the operation's argument where names clash
     clashes = set(variables) & set(arguments)
-    if getattr(function, "__module__", None) == "defuse2.resources":
-        clashes = set()  # defuse2's own shapes mean the operation's argument
     used_clashes = clashes & set(names) if not takes_kwargs else clashes
     if used_clashes:
         clash = sorted(used_clashes)[0]
         raise DefuseError(
             f"route {rule!r}: variable {clash!r} clashes with the argument {clash!r} of "
-            f"{op}(); rename the variable in the rule, e.g. <{clash}_>"
+            f"{_describe(function)}; rename the variable in the rule, e.g. <{clash}_>"
         )
     available = set(variables) | set(arguments) | set(EXTRAS)
     unknown = [n for n in names if n not in available and n not in optional]
@@ -101,14 +119,17 @@ def check(
 
 def check_route(route: Route) -> None:
     """Refuse, at registration, a resource whose methods ask for names its route cannot
-    give (see :func:`check`)."""
+    give (see :func:`check`), or a shape whose required helper is missing."""
     resource = route.resource
     for op in ARGUMENTS:
         method = getattr(resource, op, None)
         if callable(method):
             check(method, op, route.variables, route.rule)
-    for name in getattr(resource, "injected", ()):
-        check(getattr(resource, name), None, route.variables, route.rule)
+    for name, arguments in getattr(resource, "injected", {}).items():
+        helper = getattr(resource, name)
+        if getattr(helper, "required", False):
+            raise DefuseError(f"{type(resource).__name__} must define {name}()")
+        check(helper, None, route.variables, route.rule, arguments)
 
 
 def invokers_for(route: Route) -> dict[str, Invoker]:
@@ -124,6 +145,13 @@ def invokers_for(route: Route) -> dict[str, Invoker]:
         if callable(method):
             found[op] = invoker(method, op, route.variables)
     return found
+
+
+def ignores_context(method: M) -> M:
+    """Mark a method that takes ``ctx`` only to be called like its siblings: its invoker
+    does not ask who is calling (one call less per callback), and it gets ``None``."""
+    method.ignores_context = True  # type: ignore[attr-defined]
+    return method
 
 
 def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -> Invoker:
@@ -147,7 +175,7 @@ def invoker(function: Callable[..., Any], op: str, variables: tuple[str, ...]) -
             value = f"values[{name!r}]"
         elif name == "path":
             value = "path"
-        elif name == "ctx":
+        elif name == "ctx" and not getattr(function, "ignores_context", False):
             value = "context()"
         else:  # an optional parameter this route does not provide: keep its default
             by_position = False

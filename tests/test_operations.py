@@ -10,19 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from defuse2 import FileSystem, Resource, attributes
+from defuse2 import FileSystem, Resource, attributes, generate
 from defuse2.adapter import OPERATIONS as REGISTERED
 from defuse2.adapter import Operations
 from defuse2.dispatch import Dispatcher
-from defuse2.operations import ARGUMENTS, OPERATIONS, reference_page
+from defuse2.generate import OUTPUTS
+from defuse2.operations import ARGUMENTS, OPERATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_reference_page_is_the_table() -> None:
-    page = (ROOT / "docs" / "operations.rst").read_text()
-    assert page == reference_page(), (
-        "docs/operations.rst is out of date; regenerate it with the command at its top"
+@pytest.mark.parametrize("output", sorted(OUTPUTS))
+def test_what_is_generated_from_the_table_is_current(output: str) -> None:
+    generated = getattr(generate, OUTPUTS[output])()
+    assert (ROOT / output).read_text() == generated, (
+        f"{output} is out of date: run python -m defuse2.generate"
     )
 
 
