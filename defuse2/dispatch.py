@@ -33,6 +33,7 @@ that change attributes in :mod:`defuse2.dispatch_attributes`, the extended attri
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import os
 import stat
@@ -384,7 +385,7 @@ class Dispatcher(NameOperations, AttributeOperations, XattrOperations):
         except Exception as error:
             raise self._failed("write", path, route, error) from error
         if self._kept_by_path:
-            self._kept.modified(path)  # type: ignore[arg-type]
+            self._kept.modified(path, self._context, functools.partial(self.getattr, path))  # type: ignore[arg-type]
         if result is None:
             return len(data)
         if type(result) is int and 0 <= result <= len(data):

@@ -11,6 +11,7 @@ work and ``stat`` shows what they set; a read-only resource refuses them (``EROF
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .dispatch_part import DispatcherPart
@@ -34,7 +35,7 @@ class AttributeOperations(DispatcherPart):
         if not self._routed("truncate", path, (length, fh)):
             self.store.truncate(path, length, fh, ctx=self._context())
         elif self._kept_by_path:
-            self._kept.modified(path)  # type: ignore[arg-type]
+            self._kept.modified(path, self._context, functools.partial(self.getattr, path))  # type: ignore[arg-type]
 
     def utimens(
         self, path: str | None, times: tuple[int, int] | None = None, fh: int | None = None

@@ -22,13 +22,30 @@ class NameOperations(DispatcherPart):
     """The operations of :class:`~defuse2.dispatch.Dispatcher` that make or remove names."""
 
     def create(self, path: str, mode: int, flags: int = 0) -> int:
-        """:manpage:`open(2)` with ``O_CREAT``."""
-        if self._routes.match(path) is None:  # the common case, called directly
+        """:manpage:`open(2)` with ``O_CREAT``.
+
+        A writable resource that lacks ``chmod`` or ``chown`` may not keep the mode or
+        the owner it was given: defuse2 keeps them where its ``getattr`` says otherwise.
+        """
+        found = self._routes.match(path)
+        if found is None:  # the common case, called directly
             try:
                 return self.store.create(path, mode, flags, ctx=self._context())
             except FileNotFoundError:
                 pass  # perhaps in a directory that routes imply: _make sees to it
-        return self._make("create", path, (mode, flags), (path, mode, flags))  # type: ignore[no-any-return]
+        fh: int = self._make("create", path, (mode, flags), (path, mode, flags))
+        invokers = found[0].invokers if found is not None else {}
+        if "write" in invokers:
+            ctx = self._context()
+            mode_kept = "chmod" not in invokers
+            # a caller other than the mount's owner, whom a resource's files belong to
+            owner_kept = "chown" not in invokers and (ctx.uid, ctx.gid) != (self._uid, self._gid)
+            if mode_kept or owner_kept:
+                current = self.getattr(path)
+                self._kept.created(
+                    path, mode, current, ctx, mode_kept=mode_kept, owner_kept=owner_kept
+                )
+        return fh
 
     def mknod(self, path: str, mode: int, dev: int) -> None:
         """:manpage:`mknod(2)`."""
@@ -68,11 +85,22 @@ class NameOperations(DispatcherPart):
             self.store.unlink(path, ctx=self._context())
         elif self._kept_by_path:
             self._kept.removed(path)
+            self._names_changed(path)
 
     def rmdir(self, path: str) -> None:
         """:manpage:`rmdir(2)`."""
         if not self._routed("rmdir", path, ()):
             self.store.rmdir(path, ctx=self._context())
+        elif self._kept_by_path:
+            self._kept.removed(path)
+            self._names_changed(path)
+
+    def _names_changed(self, *paths: str) -> None:
+        """A resource made or removed ``paths``: their directories' kept ``mtime`` moves,
+        as a directory's does when its names change."""
+        if self._kept_by_path:
+            for path in paths:
+                self._kept.modified(os.path.dirname(path))
 
     def _make(
         self,
@@ -94,7 +122,9 @@ class NameOperations(DispatcherPart):
         try:
             if found is None:
                 return getattr(self.store, op)(*store_args, ctx=self._context())
-            return self._resource(op, found, path, args)
+            result = self._resource(op, found, path, args)
+            self._names_changed(made, path)
+            return result
         except FileNotFoundError:
             if not self._make_store_parents(made):
                 raise

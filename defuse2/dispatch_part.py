@@ -24,6 +24,8 @@ class DispatcherPart:
         store: Store
         _routes: RouteMap
         _context: Callable[[], Context]
+        _uid: int
+        _gid: int
         _kept: KeptMetadata
         _kept_by_path: dict[str, dict[str, int]]
 

@@ -7,27 +7,28 @@ that fails. A resource that stores content (it defines ``write``) but not the
 metadata (it lacks ``utimens``, ``chmod`` or ``chown``) gets those operations from
 defuse2: the values are kept here, in memory, by path, and ``getattr`` reports them on
 top of what the resource says. Nothing is claimed that ``stat`` does not then show; the
-values last as long as the mount (the content lasts as long as the resource keeps it).
+values last as long as the mount (the content as long as the resource keeps it).
 
-The rules are POSIX's: only the owner (or root) changes the mode or sets explicit
-times, only root gives a file away, setting the times to now needs write permission,
-and every change sets ``ctime``. A write or truncate through defuse2 moves ``mtime`` of
-a path that has kept metadata, so a file touched once keeps telling when it changed.
-A resource that defines the operation itself is never overridden.
+The rules are the :class:`~defuse2.store.memory.MemoryStore`'s own
+(:mod:`defuse2.store.permissions`): only the owner (or root) changes the mode or sets
+explicit times, only root gives a file away, setting the times to now needs write
+permission, a write by someone else clears setuid and setgid, and every change sets
+``ctime``. A write or truncate through defuse2 moves ``mtime`` of a path that has kept
+metadata, and making or removing a name moves its directory's, so a file touched once
+keeps telling when it changed. A resource that defines an operation itself is never
+overridden.
 """
 
 from __future__ import annotations
 
-import errno
-import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from .answers import fail
+from .store import permissions
 from .store.base import UTIME_NOW, UTIME_OMIT, Context
+from .store.inode import Inode
 
-#: The operations this module can stand in for, with the ``st_*`` fields each sets.
-KEPT_OPERATIONS = frozenset({"utimens", "chmod", "chown"})
+_SET_ID = 0o6000
 
 
 class KeptMetadata:
@@ -52,15 +53,11 @@ class KeptMetadata:
     ) -> None:
         """:manpage:`utimensat(2)`: ``times`` in ns (``UTIME_NOW``/``UTIME_OMIT`` markers),
         ``None`` for now."""
-        now = time.time_ns()
         atime, mtime = times if times is not None else (UTIME_NOW, UTIME_NOW)
         if atime == UTIME_OMIT and mtime == UTIME_OMIT:
             return
-        if {atime, mtime} <= {UTIME_NOW, UTIME_OMIT}:
-            if not _owns(current, ctx) and not _may_write(current, ctx):
-                raise fail(errno.EACCES, path)
-        elif not _owns(current, ctx):
-            raise fail(errno.EPERM, path)
+        permissions.check_utimens(_as_inode(current), (atime, mtime), ctx)
+        now = time.time_ns()
         kept = self.by_path.setdefault(path, {})
         for key, value in (("st_atime", atime), ("st_mtime", mtime)):
             if value != UTIME_OMIT:
@@ -69,36 +66,58 @@ class KeptMetadata:
 
     def chmod(self, path: str, mode: int, current: Mapping[str, int], ctx: Context) -> None:
         """:manpage:`chmod(2)`: the permission bits."""
-        if not _owns(current, ctx):
-            raise fail(errno.EPERM, path)
-        if ctx.uid != 0 and current["st_gid"] != ctx.gid:
-            mode &= ~stat.S_ISGID  # as the kernel does for a group one is not in
-        self.by_path.setdefault(path, {}).update(st_mode=mode & 0o7777, st_ctime=time.time_ns())
+        new = permissions.chmod_mode(_as_inode(current), mode, ctx)
+        self.by_path.setdefault(path, {}).update(st_mode=new & 0o7777, st_ctime=time.time_ns())
 
     def chown(
         self, path: str, uid: int, gid: int, current: Mapping[str, int], ctx: Context
     ) -> None:
         """:manpage:`chown(2)`: ``-1`` keeps the owner or the group."""
-        uid = current["st_uid"] if uid == -1 else uid
-        gid = current["st_gid"] if gid == -1 else gid
-        gives_away = uid != current["st_uid"] or gid not in (ctx.gid, current["st_gid"])
-        if ctx.uid != 0 and (gives_away or not _owns(current, ctx)):
-            raise fail(errno.EPERM, path)
-        kept = self.by_path.setdefault(path, {})
-        kept.update(st_uid=uid, st_gid=gid, st_ctime=time.time_ns())
-        mode = kept.get("st_mode", current["st_mode"] & 0o7777)
-        if mode & (stat.S_ISUID | stat.S_ISGID) and not stat.S_ISDIR(current["st_mode"]):
-            kept["st_mode"] = mode & ~(stat.S_ISUID | stat.S_ISGID)  # POSIX: cleared
+        uid, gid, mode = permissions.chown_result(_as_inode(current), uid, gid, ctx)
+        self.by_path.setdefault(path, {}).update(
+            st_uid=uid, st_gid=gid, st_mode=mode & 0o7777, st_ctime=time.time_ns()
+        )
 
-    def modified(self, path: str, *, keep: bool = False) -> None:
-        """Content changed through defuse2: ``mtime`` and ``ctime`` become now, if any
-        metadata is kept for ``path`` (``keep``: in any case)."""
+    def created(
+        self,
+        path: str,
+        mode: int,
+        current: Mapping[str, int],
+        ctx: Context,
+        *,
+        mode_kept: bool,
+        owner_kept: bool,
+    ) -> None:
+        """A file was created with ``mode`` by ``ctx``: keep the mode (``mode_kept``) and
+        the owner (``owner_kept``) where ``current``, what the resource reports, differs."""
+        kept: dict[str, int] = {}
+        if mode_kept and current["st_mode"] & 0o7777 != mode & 0o7777:
+            kept["st_mode"] = mode & 0o7777
+        if owner_kept and (current["st_uid"], current["st_gid"]) != (ctx.uid, ctx.gid):
+            kept.update(st_uid=ctx.uid, st_gid=ctx.gid)
+        if kept:
+            self.by_path[path] = kept
+        else:
+            self.by_path.pop(path, None)  # a new file: nothing kept of an older one
+
+    def modified(
+        self,
+        path: str,
+        context: Callable[[], Context] | None = None,
+        current: Callable[[], Mapping[str, int]] | None = None,
+    ) -> None:
+        """Content changed through defuse2: a kept ``mtime`` and ``ctime`` become now, and
+        a kept setuid or setgid bit goes as a write by the caller (``context``) clears it.
+
+        :param current: what the path's attributes are, asked only for set-id bits.
+        """
         kept = self.by_path.get(path)
         if kept is None:
-            if not keep:
-                return
-            kept = self.by_path[path] = {}
+            return
         kept["st_mtime"] = kept["st_ctime"] = time.time_ns()
+        if kept.get("st_mode", 0) & _SET_ID and context is not None and current is not None:
+            cleared = permissions.privileges_cleared(_as_inode(current()), context())
+            kept["st_mode"] &= ~cleared
 
     def moved(self, old: str, new: str) -> None:
         """``old`` was renamed over ``new``."""
@@ -113,14 +132,7 @@ class KeptMetadata:
         self.by_path.pop(path, None)
 
 
-def _owns(current: Mapping[str, int], ctx: Context) -> bool:
-    return ctx.uid == 0 or ctx.uid == current["st_uid"]
-
-
-def _may_write(current: Mapping[str, int], ctx: Context) -> bool:
-    mode = current["st_mode"]
-    if ctx.uid == current["st_uid"]:
-        return bool(mode & stat.S_IWUSR)
-    if ctx.gid == current["st_gid"]:
-        return bool(mode & stat.S_IWGRP)
-    return bool(mode & stat.S_IWOTH)
+def _as_inode(current: Mapping[str, int]) -> Inode:
+    """A throwaway :class:`~defuse2.store.inode.Inode` with ``current``'s type, mode and
+    owner, for the store's permission rules."""
+    return Inode(0, current["st_mode"], current["st_uid"], current["st_gid"], 0)

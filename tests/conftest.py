@@ -73,8 +73,9 @@ def cli_mount(tmpfs_root: str, request: pytest.FixtureRequest) -> Iterator[Calla
 
     ``cli_mount("directory-mfusepy-fuse3")`` mounts it with ``--store`` on a directory
     of the session's tmpfs, ``fsspec-...`` on fsspec's memory filesystem, ``s3-...`` on
-    the local S3-API server. Started on first use through ``python -m defuse2 mount``,
-    unmounted at session end.
+    the local S3-API server; ``cli_mount("routed-mfusepy-fuse3")`` mounts
+    ``conformance.routed:fs``, made of routed resources only. Started on first use
+    through ``python -m defuse2 mount``, unmounted at session end.
     """
     from conformance.conftest import split_target
     from conformance.targets import MOUNTS, CliMount
@@ -89,6 +90,7 @@ def cli_mount(tmpfs_root: str, request: pytest.FixtureRequest) -> Iterator[Calla
                 binding, libfuse = specs[mount_name]
                 extra: list[str] = []
                 env: dict[str, str] = {}
+                app = "conformance.routed:fs" if store == "routed" else "conformance.apps:fs"
                 if store == "directory":
                     served = tempfile.mkdtemp(prefix=f"{name}-", dir=tmpfs_root)
                     os.chmod(served, 0o755)  # the mount's root: other users pass (run_as)
@@ -103,7 +105,7 @@ def cli_mount(tmpfs_root: str, request: pytest.FixtureRequest) -> Iterator[Calla
                     extra = ["--store", f"s3://conformance/{name}"]
                     env = {"FSSPEC_S3": json.dumps(storage_options(endpoint))}
                 started[name] = stack.enter_context(
-                    CliMount("conformance.apps:fs", binding, libfuse, *extra, env=env)
+                    CliMount(app, binding, libfuse, *extra, env=env)
                 )
             return started[name]
 

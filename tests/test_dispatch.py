@@ -10,6 +10,7 @@ import pytest
 from defuse2 import (
     Attributes,
     ContentFile,
+    Context,
     Directory,
     FileSystem,
     Resource,
@@ -577,3 +578,109 @@ def test_kept_metadata_of_a_writable_resource(fs: FileSystem) -> None:
     assert client.stat("/w").st_mtime_ns > 10**18 + 1
     assert errno_of(client.setxattr, "/w", "user.a", b"1") == errno.ENOTSUP
     assert errno_of(client.utime, "/test0.txt", None) == errno.EROFS  # read-only: refused
+
+
+def test_store_resource_methods_all_take_path_the_arguments_and_ctx() -> None:
+    import inspect
+
+    from defuse2.operations import OPERATIONS
+
+    for name, op in OPERATIONS.items():
+        parameters = inspect.signature(getattr(StoreResource, name)).parameters
+        names = list(parameters)[1:]
+        first = [] if op.routed_by != "path" else ["path"]
+        assert names == [*first, *op.argument_names, "ctx"], name
+        assert parameters["ctx"].default is None, name
+
+
+def test_store_resource_overrides_pass_ctx_on_everywhere(fs: FileSystem) -> None:
+    seen: list[str] = []
+
+    @fs.route("/box")
+    @fs.route("/box/<name>")
+    class Box(StoreResource):
+        def readdir(self, path, fh=None, ctx=None):
+            seen.append(f"readdir by {ctx.uid}")
+            return super().readdir(path, fh, ctx)
+
+        def getattr(self, path, fh=None, ctx=None):
+            return super().getattr(path, fh, ctx)
+
+        def read(self, path, size, offset, fh, ctx=None):
+            return super().read(path, size, offset, fh, ctx)
+
+        def write(self, path, data, offset, fh, ctx=None):
+            return super().write(path, data, offset, fh, ctx)
+
+        def release(self, path, fh, ctx=None):
+            super().release(path, fh, ctx)
+
+    client = fs.test_client()
+    client.mkdir("/box")
+    client.write_bytes("/box/a", b"boxed\n")
+    assert client.read_bytes("/box/a") == b"boxed\n"
+    assert client.listdir("/box") == ["a"]
+    assert seen == [f"readdir by {os.getuid()}"]
+
+
+def test_a_store_resource_read_does_not_ask_who_reads(fs: FileSystem) -> None:
+    asked: list[int] = []
+
+    @fs.route("/plain/<name>")
+    class Plain(StoreResource):
+        pass
+
+    def context() -> Context:
+        asked.append(1)
+        return Context.current()
+
+    dispatcher = fs.dispatcher(context)
+    fh = dispatcher.create("/plain/a", 0o100644, os.O_RDWR)
+    dispatcher.write("/plain/a", b"x", 0, fh)
+    asked.clear()
+    for _ in range(3):
+        dispatcher.getattr("/plain/a")
+        dispatcher.read("/plain/a", 10, 0, fh)
+    assert asked == []  # ctx is for changes; the store needs none to read
+
+
+def test_stat_of_a_content_file_computes_its_content_once(fs: FileSystem) -> None:
+    computed: list[str] = []
+
+    @fs.route("/still/<name>")
+    class Still(ContentFile):
+        def content(self, name):
+            computed.append(name)
+            return name * 3
+
+    @fs.route("/live/<name>", dynamic=True)
+    class Live(ContentFile):
+        def content(self, name):
+            computed.append(name)
+            return name
+
+    client = fs.test_client()
+    for _ in range(3):
+        assert client.stat("/still/ab").st_size == 6
+        assert client.stat("/live/xyz").st_size == 3
+    assert computed.count("ab") == 1  # remembered: the content does not change by itself
+    assert computed.count("xyz") == 3  # dynamic: computed for every stat
+    assert client.read_bytes("/still/ab") == b"ababab"  # and once per open
+    assert computed.count("ab") == 2
+
+
+def test_a_shape_without_its_method_is_refused_at_registration(fs: FileSystem) -> None:
+    from defuse2 import DefuseError, WritableFile
+
+    with pytest.raises(DefuseError, match=r"Empty must define content\(\)"):
+
+        @fs.route("/empty")
+        class Empty(ContentFile):
+            pass
+
+    with pytest.raises(DefuseError, match=r"Unsaved must define save\(\)"):
+
+        @fs.route("/unsaved")
+        class Unsaved(WritableFile):
+            def content(self):
+                return ""

@@ -246,6 +246,22 @@ def test_testing_howto():
     assert re.search(r"\b(5 passed|3 passed, 2 skipped)", result.stdout), result.stdout
 
 
+def test_tutorial_tests_run_beside_hello():
+    """Tutorial step 8: ``docs/code/test_hello.py`` beside ``hello.py``, as a user runs it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLES), str(ROOT)])}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        + [str(CODE / "test_hello.py")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b2 passed", result.stdout), result.stdout
+
+
 # -- what the tutorial and the how-tos show mounted ------------------------------------------
 
 

@@ -9,17 +9,17 @@ PLANETS = {"mercury": 0.39, "venus": 0.72, "earth": 1.0}
 
 
 @fs.file("/motd")
-def motd():
+def motd() -> str:
     return "Welcome!\n"
 
 
 @fs.file("/clock", dynamic=True)
-def clock():
+def clock() -> str:
     return time.strftime("%H:%M:%S\n")
 
 
 @fs.directory("/planets")
-def planets():
+def planets() -> list[str]:
     return [f"{name}.txt" for name in PLANETS]
 
 
@@ -27,7 +27,7 @@ def planets():
 class Planet(ContentFile):
     mode = 0o440
 
-    def content(self, name):
+    def content(self, name: str) -> str:
         if name not in PLANETS:
             raise FileNotFoundError(name)
         return f"{name} orbits at {PLANETS[name]} AU\n"

@@ -9,12 +9,12 @@ weather = Group()
 
 @weather.route("/<city>.txt")
 class Forecast(ContentFile):
-    def content(self, city):
+    def content(self, city: str) -> str:
         return f"{city.title()}: sunny\n"
 
 
 @weather.file("/README")
-def readme():
+def readme() -> str:
     return "One file per city.\n"
 
 
@@ -27,5 +27,5 @@ status = fs.group("/status")
 
 
 @status.file("/version")
-def version():
+def version() -> str:
     return "0.1.0\n"

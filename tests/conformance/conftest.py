@@ -7,16 +7,20 @@ from collections.abc import Iterator
 
 import pytest
 
+from . import routed
 from .targets import MOUNTS, OsApi, Target, fresh_dir, remove_tree
 
 #: Stores mounted through the CLI besides the default memory store, with the mounts
 #: they run on; their target ids are ``STORE-MOUNT`` (``directory-mfusepy-fuse3``).
 #: ``fsspec`` is an FsspecStore over fsspec's memory filesystem, ``s3`` one over s3fs
 #: and a local S3-API server (one binding: each request is an HTTP round trip).
+#: ``routed`` is not a store: a filesystem made of routed resources only
+#: (``conformance/routed.py``).
 MOUNTED_STORES = {
     "directory": [name for name, _, _ in MOUNTS],
     "fsspec": [name for name, _, _ in MOUNTS],
     "s3": ["mfusepy-fuse3"],
+    "routed": [name for name, _, _ in MOUNTS],
 }
 
 _fsspec_roots = itertools.count()
@@ -26,6 +30,7 @@ TARGETS = [
     "client",
     "directory",
     "fsspec",
+    "routed",
     *[pytest.param(name, marks=pytest.mark.mount) for name, _, _ in MOUNTS],
     *[
         pytest.param(
@@ -38,7 +43,13 @@ TARGETS = [
 ]
 
 #: The kind of store behind each store name (the keys of :data:`~conformance.targets.GAPS`).
-STORE_KINDS = {"memory": "memory", "directory": "directory", "fsspec": "fsspec", "s3": "s3"}
+STORE_KINDS = {
+    "memory": "memory",
+    "directory": "directory",
+    "fsspec": "fsspec",
+    "s3": "s3",
+    "routed": "routed",
+}
 
 
 def split_target(name: str) -> tuple[str, str]:
@@ -54,6 +65,13 @@ def split_target(name: str) -> tuple[str, str]:
 def t(request: pytest.FixtureRequest, tmpfs_root: str) -> Iterator[Target]:
     """A fresh empty directory on one target, behind the ``os``-like interface."""
     name = request.param
+    if name == "routed":
+        from defuse2.testing import TestClient
+
+        client = TestClient(routed.make_filesystem())
+        client.mkdir("/t")
+        yield Target(name, client, "/t", store="routed-in-process")
+        return
     if name == "client":
         from defuse2.testing import TestClient
 

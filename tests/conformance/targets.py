@@ -193,6 +193,26 @@ GAPS["s3"] = {
     "newline names": "the local S3 server (moto) answers 404 for a key with a newline "
     "(S3 itself stores one)",
 }
+#: A filesystem made of routed resources only (``conformance/routed.py``): what its
+#: dict-backed tree leaves out. In-process, the test client checks no permissions (a
+#: mount's kernel does, with ``default_permissions``): ``routed-in-process`` adds that.
+GAPS["routed"] = {
+    "hard links": "the routed tree keeps no hard links (link is EROFS)",
+    "special files": "the routed tree keeps no FIFOs, sockets or devices (mknod is EROFS)",
+    "xattrs": "a WritableFile keeps no extended attributes (ENOTSUP)",
+    "capacity": "the routed tree has no quota: statfs reports the store's figures",
+    "inodes follow renames": "a routed path's inode number is the path's: a renamed file "
+    "gets the new name's",
+    "open after unlink": "a file unlinked or replaced while open: mounted, libfuse renames "
+    "it to .fuse_hidden*; in-process, the client hands its handle alone, which no route "
+    "can serve",
+    "setgid directories": "a new file takes the caller's group, never a setgid directory's",
+}
+GAPS["routed-in-process"] = {
+    **GAPS["routed"],
+    "permissions between users": "the test client leaves permission checks to the "
+    "resources, and the routed tree makes none (mounted, the kernel makes them)",
+}
 
 
 @dataclass
@@ -210,7 +230,8 @@ class Target:
     :param store: what holds the data: ``host`` (tmpfs itself), ``memory``
         (:class:`~defuse2.store.memory.MemoryStore`), ``directory``
         (:class:`~defuse2.store.directory.DirectoryStore` on tmpfs), ``fsspec``
-        (:class:`~defuse2.store.fsspec_store.FsspecStore`), whose :data:`GAPS` apply.
+        (:class:`~defuse2.store.fsspec_store.FsspecStore`), ``routed`` (routed resources
+        only, ``routed-in-process`` through the test client), whose :data:`GAPS` apply.
     """
 
     name: str
