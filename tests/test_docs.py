@@ -232,31 +232,29 @@ def test_snapshots_howto(tmp_path):
     assert snapshots.save_and_restore(tmp_path / "notes.tar") == "write the docs\n"
 
 
-def test_testing_howto():
-    """``docs/code/test_fixtures.py`` is a test module of its own: run it with pytest."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        + [str(CODE / "test_fixtures.py")],
+def run_pytest(test_file: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest`` on a test file of the docs, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**os.environ, **env},
         timeout=120,
     )
+
+
+def test_testing_howto():
+    """``docs/code/test_fixtures.py`` is a test module of its own: run it with pytest."""
+    result = run_pytest(CODE / "test_fixtures.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b(5 passed|3 passed, 2 skipped)", result.stdout), result.stdout
 
 
 def test_tutorial_tests_run_beside_hello():
     """Tutorial step 8: ``docs/code/test_hello.py`` beside ``hello.py``, as a user runs it."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLES), str(ROOT)])}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        + [str(CODE / "test_hello.py")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
+    result = run_pytest(
+        CODE / "test_hello.py", PYTHONPATH=os.pathsep.join([str(EXAMPLES), str(ROOT)])
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b2 passed", result.stdout), result.stdout

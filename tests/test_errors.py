@@ -16,6 +16,7 @@ import os
 import pytest
 
 from conformance.targets import MOUNTS, CliMount
+from conformance.targets import errno_of as errno_of_call
 from defuse2.errors import DefuseError, errno_for, errno_of
 from raising_app import BAD, RAISED, make_filesystem
 
@@ -23,11 +24,8 @@ KINDS = sorted(RAISED)
 
 
 def errno_from(call, *args) -> int | None:
-    try:
-        call(*args)
-    except OSError as exc:
-        return exc.errno
-    return None
+    """The errno ``call(*args)`` fails with, or None."""
+    return errno_of_call(lambda: call(*args))
 
 
 @pytest.mark.parametrize("kind", KINDS)
