@@ -16,17 +16,14 @@ from typing import Any
 
 from .answers import fail
 from .dispatch_part import DispatcherPart
+from .routing import Found
 
 
 class NameOperations(DispatcherPart):
     """The operations of :class:`~defuse2.dispatch.Dispatcher` that make or remove names."""
 
     def create(self, path: str, mode: int, flags: int = 0) -> int:
-        """:manpage:`open(2)` with ``O_CREAT``.
-
-        A writable resource that lacks ``chmod`` or ``chown`` may not keep the mode or
-        the owner it was given: defuse2 keeps them where its ``getattr`` says otherwise.
-        """
+        """:manpage:`open(2)` with ``O_CREAT``."""
         found = self._routes.match(path)
         if found is None:  # the common case, called directly
             try:
@@ -34,22 +31,30 @@ class NameOperations(DispatcherPart):
             except FileNotFoundError:
                 pass  # perhaps in a directory that routes imply: _make sees to it
         fh: int = self._make("create", path, (mode, flags), (path, mode, flags))
-        invokers = found[0].invokers if found is not None else {}
-        if "write" in invokers:
-            ctx = self._context()
-            mode_kept = "chmod" not in invokers
-            # a caller other than the mount's owner, whom a resource's files belong to
-            owner_kept = "chown" not in invokers and (ctx.uid, ctx.gid) != (self._uid, self._gid)
-            if mode_kept or owner_kept:
-                current = self.getattr(path)
-                self._kept.created(
-                    path, mode, current, ctx, mode_kept=mode_kept, owner_kept=owner_kept
-                )
+        if found is not None:
+            self._keep_what_was_made(found, path, mode)
         return fh
 
     def mknod(self, path: str, mode: int, dev: int) -> None:
         """:manpage:`mknod(2)`."""
         self._make("mknod", path, (mode, dev), (path, mode, dev))
+        found = self._routes.match(path)
+        if found is not None:
+            self._keep_what_was_made(found, path, mode)
+
+    def _keep_what_was_made(self, found: Found, path: str, mode: int) -> None:
+        """A writable resource that lacks ``chmod`` or ``chown`` may not keep the mode
+        or the owner a new file was given: defuse2 keeps them where ``getattr`` differs."""
+        invokers = found[0].invokers
+        if "write" not in invokers:
+            return
+        ctx = self._context()
+        mode_kept = "chmod" not in invokers
+        # a caller other than the mount's owner, whom a resource's files belong to
+        owner_kept = "chown" not in invokers and (ctx.uid, ctx.gid) != (self._uid, self._gid)
+        if mode_kept or owner_kept:
+            current = self.getattr(path)
+            self._kept.created(path, mode, current, ctx, mode_kept=mode_kept, owner_kept=owner_kept)
 
     def mkdir(self, path: str, mode: int) -> None:
         """:manpage:`mkdir(2)`."""

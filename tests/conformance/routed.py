@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import stat
 import time
 from typing import Any
 
@@ -199,6 +200,11 @@ def make_filesystem() -> FileSystem:
             if path not in tree.directories:
                 raise fail(errno.ENOTDIR, path)
             return tree.names(path)
+
+        def mknod(self, path: str, mode: int) -> None:
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+                raise fail(errno.EPERM, path)  # no FIFOs, sockets or devices
+            self.save(b"", path)
 
         def mkdir(self, path: str, mode: int) -> None:
             tree.check_new(path)

@@ -198,7 +198,7 @@ GAPS["s3"] = {
 #: mount's kernel does, with ``default_permissions``): ``routed-in-process`` adds that.
 GAPS["routed"] = {
     "hard links": "the routed tree keeps no hard links (link is EROFS)",
-    "special files": "the routed tree keeps no FIFOs, sockets or devices (mknod is EROFS)",
+    "special files": "the routed tree keeps no FIFOs, sockets or devices (mknod is EPERM)",
     "xattrs": "a WritableFile keeps no extended attributes (ENOTSUP)",
     "capacity": "the routed tree has no quota: statfs reports the store's figures",
     "inodes follow renames": "a routed path's inode number is the path's: a renamed file "

@@ -209,6 +209,7 @@ def check_unlinked_fstat(t: Target, fd: int, size: int) -> None:
 
 
 def test_unlinked_open_file_keeps_working(t: Target) -> None:
+    t.require("open after unlink")
     t.mkdir("d")
     fd = t.open("d/f", os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -252,6 +253,7 @@ def test_unlinked_name_of_a_hard_linked_file_keeps_the_other(
 
 
 def test_file_replaced_by_rename_stays_readable_through_its_descriptor(t: Target) -> None:
+    t.require("open after unlink")
     t.write_bytes("old", b"old data")
     t.write_bytes("new", b"new data")
     fd = t.open("old", os.O_RDONLY)
