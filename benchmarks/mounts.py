@@ -13,9 +13,11 @@ Where it sits: the benchmark driver's side. A target is one of
 
 A name may carry extra mount options in brackets, ``raw[max_read=65536]`` or
 ``defuse2[direct_io]``, to compare variants side by side, and a short label in
-front, ``d2s=defuse2[nothreads]``, for the table. :data:`RAW_PLUS` is the raw
-reference with defuse2's guarantees: ``default_permissions`` and a registered
-``getxattr``.
+front, ``d2s=defuse2[nothreads]``, for the table. ``defuse2@REV`` (or
+``routed@REV``) runs the defuse2 of git revision ``REV`` instead of this checkout's:
+``before=defuse2@main`` next to ``defuse2`` compares a change with what it changes.
+:data:`RAW_PLUS` is the raw reference with defuse2's guarantees:
+``default_permissions`` and a registered ``getxattr``.
 
 mfusepy loads the libfuse 3 named by :data:`LIBFUSE_PATH` when it is set (a libfuse
 built elsewhere, such as a newer release than the system's); otherwise the system's.
@@ -73,12 +75,15 @@ class Mount:
             return "".join(handle.readlines()[-lines:])
 
 
+_SPEC = re.compile(r"(?:[\w.+-]+=)?([a-z0-9_]+)(?:@([\w./^~-]+))?(?:\[(.*)\])?")
+
+
 def parse_target(spec: str) -> tuple[str, list[str]]:
-    """Split ``[label=]name[opt,opt=v]`` into the base name and its extra options."""
-    match = re.fullmatch(r"(?:[\w.+-]+=)?([a-z0-9_]+)(?:\[(.*)\])?", spec)
+    """Split ``[label=]name[@REV][opt,opt=v]`` into the base name and its extra options."""
+    match = _SPEC.fullmatch(spec)
     if not match or match.group(1) not in TARGETS:
         raise ValueError(f"unknown target {spec!r}; choose from {', '.join(TARGETS)}")
-    extra = [option for option in (match.group(2) or "").split(",") if option]
+    extra = [option for option in (match.group(3) or "").split(",") if option]
     return match.group(1), extra
 
 
@@ -87,6 +92,27 @@ def with_options(spec: str, *options: str) -> str:
     head, bracket, rest = spec.partition("[")
     inside = rest[:-1] if bracket else ""
     return f"{head}[{','.join(filter(None, [inside, *options]))}]"
+
+
+def revision(spec: str) -> str | None:
+    """The git revision whose defuse2 serves *spec* (``defuse2@main``), if any."""
+    match = _SPEC.fullmatch(spec)
+    return match.group(2) if match else None
+
+
+_trees: dict[str, str] = {}
+
+
+def source_tree(rev: str) -> str:
+    """A directory holding the repository at *rev* (``git archive``), made once per run."""
+    if rev not in _trees:
+        tree = tempfile.mkdtemp(prefix=f"defuse2-bench-{rev.replace('/', '_')}-")
+        archive = subprocess.run(
+            ["git", "-C", REPO, "archive", rev], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        _trees[rev] = tree
+    return _trees[rev]
 
 
 def label(spec: str) -> str:
@@ -122,9 +148,11 @@ def command(
     return argv + (["-o", ",".join(extra)] if extra else [])
 
 
-def _environment(libfuse: int) -> dict[str, str]:
+def _environment(libfuse: int, tree: str | None = None) -> dict[str, str]:
+    """The server's environment; *tree*: a checkout whose defuse2 it runs."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, REPO, env.get("PYTHONPATH")]))
+    paths = [HERE, tree or REPO, env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     env["DEFUSE2_LIBFUSE"] = str(libfuse)
     env["FUSE_LIBRARY_NAME"] = "fuse" if libfuse == 2 else "fuse3"
     env.pop("FUSE_LIBRARY_PATH", None)
@@ -165,7 +193,8 @@ def start(
     if name == "c":
         return _start_c(spec, path, extra, timeout)
     argv = command(spec, path, binding, libfuse, target, trace)
-    return serve(spec, path, argv, libfuse, timeout)
+    rev = revision(spec)
+    return serve(spec, path, argv, libfuse, timeout, tree=source_tree(rev) if rev else None)
 
 
 def _start_c(spec: str, path: str, extra: list[str], timeout: float) -> Mount:
@@ -186,9 +215,17 @@ def _start_c(spec: str, path: str, extra: list[str], timeout: float) -> Mount:
     return mount
 
 
-def serve(name: str, path: str, argv: list[str], libfuse: int, timeout: float = 20.0) -> Mount:
+def serve(
+    name: str,
+    path: str,
+    argv: list[str],
+    libfuse: int,
+    timeout: float = 20.0,
+    tree: str | None = None,
+) -> Mount:
     """Run ``argv``, a server that mounts on ``path`` in the foreground, and wait until
-    the mount answers; the server's output goes to a log beside ``path``."""
+    the mount answers; the server's output goes to a log beside ``path``. With *tree*,
+    the server runs the defuse2 of that checkout."""
     log = path + ".log"
     with open(log, "wb") as handle:
         process = subprocess.Popen(
@@ -196,7 +233,7 @@ def serve(name: str, path: str, argv: list[str], libfuse: int, timeout: float = 
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=_environment(libfuse),
+            env=_environment(libfuse, tree),
             start_new_session=True,
         )
     mount = Mount(name, path, process, log, kind="fuse")

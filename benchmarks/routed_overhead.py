@@ -15,7 +15,8 @@ entry_timeout=0`` (every ``stat`` is a ``LOOKUP``), ``direct_io`` (every
 ``pread`` is a ``READ``), ``default_permissions``, single-threaded, and no
 extended attributes on either side (``xattrs=no``: otherwise the kernel asks
 ``getxattr`` before each write, one more callback that ``roundtrips.py``
-counts).
+counts). The raw side runs libfuse's single-threaded loop, its fastest; defuse2 its
+default loop (``--loop threads``: libfuse's threaded one).
 
 What is compared is **CPU time per system call, end to end**: the client
 thread's CPU time (the system call, the VFS and FUSE's request in the kernel)
@@ -34,6 +35,7 @@ Usage::
 
     python benchmarks/routed_overhead.py [--binding mfusepy|fusepy] [--libfuse 2|3]
                                          [--runs 9] [--calls 5000] [--cpu 0]
+                                         [--loop default|threads]
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ import mounts  # noqa: E402
 
 #: Options both sides are mounted with (defuse2 adds its own defaults on top;
 #: the raw side is given the one that matters here by hand).
-SHARED = ["nothreads", "attr_timeout=0", "entry_timeout=0", "direct_io"]
-RAW_ONLY = ["default_permissions"]
+SHARED = ["attr_timeout=0", "entry_timeout=0", "direct_io"]
+RAW_ONLY = ["default_permissions", "nothreads"]
 ROUTED_ONLY = ["xattrs=no"]
 
 #: The file every system call works on (8 KiB, see ``bench_targets.HELLO``).
@@ -124,9 +126,9 @@ def _start_raw(binding: str, libfuse: int) -> mounts.Mount:
     return mounts.serve("raw", path, argv, libfuse)
 
 
-def _start_routed(binding: str, libfuse: int) -> mounts.Mount:
+def _start_routed(binding: str, libfuse: int, loop: str) -> mounts.Mount:
     # "routed" would serve bench_targets:routed_fs; hello_fs is started the same way.
-    options = ",".join(SHARED + ROUTED_ONLY)
+    options = ",".join(SHARED + ROUTED_ONLY + (["threads"] if loop == "threads" else []))
     mount = mounts.start(f"defuse2[{options}]", binding, libfuse, target="bench_targets:hello_fs")
     mount.name = "routed"
     return mount
@@ -277,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--cpu", type=int, default=0, help="the CPU both sides run on")
+    parser.add_argument(
+        "--loop",
+        default="default",
+        choices=["default", "threads"],
+        help="defuse2's loop: its default, or -o threads; the raw side runs nothreads",
+    )
     parser.add_argument("--serve-raw", metavar="MOUNTPOINT", help=argparse.SUPPRESS)
     parser.add_argument("--options", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -288,14 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("fusepy runs on libfuse 2 only")
     print(
         f"routed vs a plain {args.binding} Operations class, libfuse {libfuse}; "
-        f"options {','.join(SHARED)}; {args.runs} runs x {args.calls} calls"
+        f"options {','.join(SHARED)}; routed on the {args.loop} loop, raw on nothreads; "
+        f"{args.runs} runs x {args.calls} calls"
     )
     started: list[mounts.Mount] = []
     cpu: dict[tuple[str, str], list[float]] = {}
     wall: dict[tuple[str, str], list[float]] = {}
     try:
         started.append(_start_raw(args.binding, libfuse))
-        started.append(_start_routed(args.binding, libfuse))
+        started.append(_start_routed(args.binding, libfuse, args.loop))
         os.sched_setaffinity(0, {args.cpu})
         for mount in started:
             mounts.pin(mount, args.cpu)

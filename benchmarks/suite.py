@@ -10,7 +10,7 @@ Usage::
     python benchmarks/suite.py [--quick] [--binding mfusepy|fusepy|all]
                                [--libfuse 2|3|all] [--targets raw,raw+,defuse2,routed,tmpfs]
                                [--rounds N] [--workloads sequential,small,...]
-                               [--scaling] [--json FILE] [--cpu N]
+                               [--scaling] [--json FILE] [--cpu N] [--versus LABEL]
 
 Ratios are computed within each round (target rate / raw rate of the same
 round) and the median over rounds is printed; above 1.0 is faster than raw.
@@ -125,6 +125,7 @@ def measure(
     timeout: float,
     log: Callable[[str], None],
     cpu: int | None = None,
+    start: Callable[[str, str, int], mounts.Mount] = mounts.start,
 ) -> tuple[list[Samples], dict[str, str]]:
     """Mount *targets*, run *rounds* rounds of *workloads* on each, unmount.
 
@@ -132,7 +133,7 @@ def measure(
     the scaling check compares sizes measured under the same load.
 
     With *cpu*, every server runs on that CPU only, as the caller does (see
-    :func:`mounts.pin`).
+    :func:`mounts.pin`). *start* mounts one target (``start(spec, binding, libfuse)``).
 
     :return: the samples (one per entry of *sizes*) and, per target, a note on
         what was mounted (or why it failed).
@@ -143,7 +144,7 @@ def measure(
     try:
         for spec in targets:
             try:
-                live[spec] = mounts.start(spec, binding, libfuse)
+                live[spec] = start(spec, binding, libfuse)
                 notes[spec] = live[spec].kind
                 if cpu is not None:
                     mounts.pin(live[spec], cpu)
@@ -193,13 +194,17 @@ def _format(value: float, ratio: bool = False) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def ratio_pairs(targets: list[str]) -> list[tuple[str, str]]:
+def ratio_pairs(targets: list[str], versus: str | None = None) -> list[tuple[str, str]]:
     """The (target, reference) pairs whose ratio the table shows, in column order.
 
     Each Python target against ``raw``, and right beside it against ``raw+`` (when both
     are there); then each against the C reference ``c``, and each against ``tmpfs``
-    (``raw+``, a variant of ``raw``, only against ``raw``).
+    (``raw+``, a variant of ``raw``, only against ``raw``). With
+    *versus* (a target's label), each other target against that one only.
     """
+    if versus is not None:
+        reference = next(t for t in targets if mounts.label(t) == versus)
+        return [(t, reference) for t in targets if t != reference]
     base = next((t for t in targets if mounts.label(t) == "raw"), None)
     plus = next((t for t in targets if mounts.label(t) == "raw+"), None)
     c = next((t for t in targets if mounts.parse_target(t)[0] == "c"), None)
@@ -228,10 +233,11 @@ def aligned(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def table(samples: Samples, targets: list[str]) -> str:
-    """Median rates per target, then ratios vs ``raw``, ``raw+`` and ``tmpfs``."""
+def table(samples: Samples, targets: list[str], versus: str | None = None) -> str:
+    """Median rates per target, then ratios vs ``raw``, ``raw+`` and ``tmpfs`` (or vs
+    the target labelled *versus*)."""
     name = mounts.label
-    pairs = ratio_pairs(targets)
+    pairs = ratio_pairs(targets, versus)
     header = ["workload", "unit", *map(name, targets)]
     header += [f"{name(top)}/{name(bottom)}" for top, bottom in pairs]
     rows = [header]
@@ -314,9 +320,14 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per workload")
     parser.add_argument("--json", help="also write every sample to this file")
     parser.add_argument("--cpu", type=int, help="run the client and every server on this one CPU")
+    parser.add_argument(
+        "--versus", metavar="LABEL", help="ratios of every target against this one only"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     for spec in args.targets:
         mounts.parse_target(spec)
+    if args.versus and args.versus not in map(mounts.label, args.targets):
+        parser.error(f"--versus {args.versus}: no target has that label")
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {list(WORKLOADS)}")
@@ -363,7 +374,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             dump[heading] = {"1x": _jsonable(small), f"{factor}x": _jsonable(large)}
         else:
             print(f"\n{heading}: medians of {rounds} rounds (rates; ratios per round, then median)")
-            print(table(samples[0], args.targets))
+            print(table(samples[0], args.targets, args.versus))
             dump[heading] = _jsonable(samples[0])
         for spec, note in notes.items():
             print(f"  {mounts.label(spec)}: {spec} -- {note}")

@@ -26,6 +26,7 @@ from . import caching
 from .answers import none_if_absent
 from .operations import OPERATIONS as TABLE
 from .operations import XATTRS
+from .replytimeouts import ReplyTimeouts
 from .store.base import UTIME_OMIT
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class Operations:
     #: Seconds the kernel may cache attributes and names: libfuse's default, or the
     #: mount's ``attr_timeout`` option.
     timeout = 1.0
-    #: Whether :meth:`getattr` may set the timeout of each reply (libfuse 3, one thread).
+    #: Whether :meth:`getattr` may set the timeout of each reply (set by the mount).
     per_reply_timeouts = False
     #: Has the kernel forget a path's attributes and pages (libfuse 3; set by the mount).
     invalidator: Invalidator | None = None
@@ -82,8 +83,7 @@ class Operations:
         self.dispatcher = dispatcher
         self.initialized = threading.Event()  # set once libfuse has mounted and started
         self.directory = os.getcwd()
-        self._config: Any = None
-        self._volatile = False
+        self._timeouts: ReplyTimeouts | None = None
         self._dynamic = True  # whether any path may be dynamic; known once mounted
         self._exclusive = False  # whether only the mount changes the store; known then
         # A registered method that only hands on (not traced, not overridden) becomes the
@@ -108,7 +108,7 @@ class Operations:
             os.chdir(self.directory)
         self._dynamic = getattr(self.dispatcher, "has_dynamic_routes", True)
         self._exclusive = caching.is_exclusive(getattr(self.dispatcher, "store", None))
-        plain = self._config is None and self.hard_links is None
+        plain = self._timeouts is None and self.hard_links is None
         if plain and type(self).getattr is Operations.getattr:
             # No per-reply timeouts: getattr only hands on, so it is handed on directly.
             setattr(self, "getattr", self._getattr)  # noqa: B010 (a method)
@@ -122,11 +122,11 @@ class Operations:
         """libfuse 3 (mfusepy): the filesystem is mounted and about to be served.
 
         ``config`` is libfuse's live configuration: it reads ``attr_timeout`` and
-        ``entry_timeout`` from it as it builds each reply, after the callback returns.
+        ``entry_timeout`` from it as it builds each reply, after the callback returns
+        (:mod:`defuse2.replytimeouts`).
         """
         if self.per_reply_timeouts and config is not None:
-            self._config = config
-            config.attr_timeout = config.entry_timeout = self.timeout
+            self._timeouts = ReplyTimeouts(config, self.timeout)
         if conn is not None:
             caching.negotiate(conn, getattr(self.dispatcher, "store", None), self.writeback)
         if self.invalidator is not None:
@@ -151,21 +151,17 @@ class Operations:
         attributes = self._getattr(path, fh)
         if self.hard_links is not None:
             self.hard_links.saw(path, attributes)
-        if self._config is not None:
+        if self._timeouts is not None:
             hidden = path is None or HIDDEN_PREFIX in path
             if hidden:
                 # A file unlinked while open, asked about through libfuse's hidden name:
                 # libfuse's getattr reply counts that name off st_nlink once more.
                 attributes = {**attributes, "st_nlink": attributes["st_nlink"] + 1}
-            volatile = (
+            self._timeouts.choose(
                 hidden
                 or (attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"]))
                 or (self._dynamic and self.dispatcher.is_dynamic(path))
             )
-            if volatile is not self._volatile:
-                self._volatile = volatile
-                timeout = 0.0 if volatile else self.timeout
-                self._config.attr_timeout = self._config.entry_timeout = timeout
         return attributes
 
     def readdir(self, path: str | None, fh: int | None) -> list[str]:

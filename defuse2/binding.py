@@ -20,13 +20,19 @@ import errno
 import functools
 import logging
 import os
+import threading
+import types
 from collections.abc import Callable
 from itertools import repeat
 from typing import Any, cast
 
+from . import session
+from .adapter import HIDDEN_PREFIX
 from .caching import HARD_LINK_WAIT
 from .cstat import stat_filler
 from .errors import errno_for
+from .session import Session
+from .threadstate import KeptThreadStates
 
 log = logging.getLogger("defuse2.mount")
 
@@ -64,6 +70,39 @@ def _operation(callback: str) -> str:
 
 def _decoded(path: Any) -> Any:
     return path.decode(ENCODING, ERRORS) if isinstance(path, bytes) else path
+
+
+def _keeping_call(states: KeptThreadStates) -> Callable[..., int]:
+    """:func:`_call` for libfuse's threaded loop: the worker's thread state is kept first."""
+    flag, keep = states.flag, states.keep
+
+    def call(fuse: Any, func: Callable[..., Any], *args: Any) -> int:
+        if not flag.kept:
+            keep()
+        return _call(fuse, func, *args)
+
+    return call
+
+
+_serving = threading.local()  # .serve: what fuse_main_real() does in this thread
+
+
+def _replace_main(module: Any) -> None:
+    """Make the binding's call of ``fuse_main_real()`` run :func:`defuse2.session.serve`
+    (for the :class:`FUSE` built here; any other caller gets libfuse's)."""
+    owner = module if hasattr(module, "fuse_main_real") else module._libfuse  # mfusepy, fusepy
+    original = owner.fuse_main_real
+    if getattr(original, "defuse2", False):
+        return
+
+    def fuse_main_real(argc: int, argv: Any, operations: Any, size: int, data: Any) -> int:
+        serve = getattr(_serving, "serve", None)
+        if serve is None:
+            return int(original(argc, argv, operations, size, data))
+        return int(serve([argv[index] for index in range(argc)], operations, size))
+
+    fuse_main_real.defuse2 = True  # type: ignore[attr-defined]
+    owner.fuse_main_real = fuse_main_real
 
 
 def _fh(fip: Any) -> int | None:
@@ -110,9 +149,36 @@ def fuse_class(module: Any) -> type:
     # libfuse 3.5+ declares cache_readdir; the high-level API hands it on from 3.16 on.
     lists_cache = any(field[0] == "cache_readdir" for field in module.fuse_file_info._fields_)
 
+    library = module._libfuse
+    _replace_main(module)
+
     class FUSE(module.FUSE):  # type: ignore[misc]
         _defuse2_module = module
         _wrapper = _call
+
+        def __init__(
+            self,
+            operations: Any,
+            mountpoint: str,
+            *,
+            opened: Callable[[Session], Callable[[], None]],
+            **options: Any,
+        ) -> None:
+            # Mounts, serves until unmounted, and returns (the bindings work so), through
+            # defuse2.session instead of libfuse's fuse_main_real().
+            def serve(argv: list[bytes], operations: Any, size: int) -> int:
+                return session.serve(library, major, argv, operations, size, opened=opened)
+
+            states = None if options.get("nothreads") else KeptThreadStates()
+            if states is not None:  # libfuse's threaded loop calls from its own threads
+                self._wrapper = types.MethodType(_keeping_call(states), self)  # type: ignore[method-assign]
+            _serving.serve = serve
+            try:
+                super().__init__(operations, mountpoint, foreground=True, **options)
+            finally:
+                del _serving.serve
+                if states is not None:
+                    states.release()
 
         # -- attributes and directories, in libfuse 2 and 3 spellings ---------------------
         def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
@@ -271,10 +337,18 @@ def fuse_class(module: Any) -> type:
             fi = fip.contents
             decoded = path.decode(ENCODING, ERRORS)
             operations = self.operations
-            if operations.writeback:
-                fi.fh = _writeback_open(functools.partial(operations.open, decoded), fi.flags)
-            else:
-                fi.fh = operations.open(decoded, fi.flags)
+            try:
+                if operations.writeback:
+                    fi.fh = _writeback_open(functools.partial(operations.open, decoded), fi.flags)
+                else:
+                    fi.fh = operations.open(decoded, fi.flags)
+            except FileNotFoundError:
+                if HIDDEN_PREFIX not in decoded:
+                    raise
+                # Threads: libfuse handed out the hidden name of a file being replaced,
+                # and the last close of its old version removed it meanwhile. ESTALE
+                # makes the kernel look the name up again and open what is there now.
+                return -errno.ESTALE
             # direct_io: the content changes by itself, no page cache; keep_cache: the
             # kernel is its only writer, the pages it holds stay good.
             fi.direct_io, fi.keep_cache = operations.page_cache(decoded)

@@ -22,25 +22,31 @@ subclassed (:mod:`defuse2.binding`) to close a few gaps and to cost less per cal
 - ``struct stat`` is written with one precompiled ``struct.pack_into``
   (:mod:`defuse2.cstat`) instead of one ctypes write per field; ``write`` hands on a view
   of libfuse's buffer instead of a copy; ``readdir`` hands libfuse names only.
-- Who is asking (``fuse_get_context()``) is read in one ``struct.unpack_from``; in the
-  single-threaded loop libfuse's struct is fetched once and only read per request.
+- Who is asking (``fuse_get_context()``) is read in one ``struct.unpack_from``; each
+  serving thread's struct is fetched once and only read per request.
+- Mounting and serving go through :mod:`defuse2.session` instead of libfuse's
+  ``fuse_main_real()``, served from a thread of its own (:mod:`defuse2.serving`).
 
 Defaults (each can be changed by passing the option; ``False`` removes one). The speed
 figures are from ``benchmarks/suite.py``:
 
 - ``default_permissions``: the kernel checks modes and owners against what ``getattr``
   reports, exactly as on a disk filesystem.
-- single-threaded loop (libfuse's ``-s``): Python runs one callback at a time anyway,
-  and the threaded loop measured 2-3x slower for ``stat``/``create``/``unlink``. Pass
-  ``threads=True`` (``-o threads``) when resources block on the network or a database.
+- libfuse's single-threaded loop (``-s``), in C, and spare reader threads that join it
+  only while a call is slow (:mod:`defuse2.readers`): a slow or hung resource method
+  holds back only its own request, and the loop costs what the single-threaded one
+  does. ``threads=True`` (``-o threads``) runs libfuse's threaded loop instead, whose
+  worker threads keep their Python thread state (:mod:`defuse2.threadstate`); it costs
+  more per request and adds nothing but libfuse's own thread pool.
 - ``fsname=defuse2``: what ``df`` and ``/proc/mounts`` show as the source.
 - libfuse 2 only: ``big_writes`` and ``max_write=131072`` (libfuse 2 otherwise writes in
   4 KiB requests; libfuse 3 already negotiates large writes).
 - ``writeback_cache`` (libfuse 3 only, off by default): the kernel gathers writes and
   sends them later; a full store is then reported by ``fsync``/``close`` (see the
   "Speed" page of the documentation).
-- libfuse 3 only: ``max_idle_threads=100000``, which is libfuse's own "keep idle threads"
-  default spelled out (libfuse 3.14.0 prints a warning about its internal value).
+- libfuse 3 only, for ``-o threads``: ``max_idle_threads=100000``, which is libfuse's
+  own "keep idle threads" default spelled out (libfuse 3.14.0 warns about its internal
+  value).
 - xattrs are registered when the filesystem implements them; then the kernel asks
   ``getxattr("security.capability")`` before every ``write``, except on libfuse 3.17
   and later, where defuse2 takes over clearing capabilities and setuid/setgid bits
@@ -55,18 +61,18 @@ figures are from ``benchmarks/suite.py``:
   (libfuse 2); ``read``, ``write`` and ``close`` keep working.
 - ``use_ino``: ``stat`` shows the inode numbers the filesystem reports (the store's own;
   a stable number per routed path), so hard links share one ``st_ino`` as on a disk.
-- Attribute and entry timeouts per reply (libfuse 3, single-threaded loop): 1 s for most
-  paths (libfuse's default), 0 for dynamic resources and for files with more than one
-  hard link. libfuse's high-level API gives each name of a hard-linked file its own kernel
+- Attribute and entry timeouts per reply (libfuse 3, :mod:`defuse2.replytimeouts`): 1 s
+  for most paths (libfuse's default), 0 for dynamic resources and for files with more
+  than one hard link. libfuse's high-level API gives each name of a hard-linked file its own kernel
   inode, so a change made through one name would otherwise stay invisible through the
   other for up to a second. On libfuse 2 there is no such hook: hard-linked files can show
   attributes up to 1 s old through their other names.
 
-libfuse changes the working directory to ``/`` before it serves, even in the foreground;
-the adapter changes it back as the first request (``init``) arrives, so relative paths in a
-filesystem's code keep working. Before the loop starts, glibc's ``M_TOP_PAD`` is raised to
-16 MiB so that 128 KiB request buffers do not grow and trim the heap on every request
-(sequential reads measured 1.1-1.8x faster).
+The working directory stays as it was (libfuse's ``fuse_daemonize()``, not called here,
+would change it to ``/``; the adapter changes back to it as ``init`` arrives). Before
+the loop starts, glibc's ``M_TOP_PAD`` is raised to 16 MiB so that 128 KiB request
+buffers do not grow and trim the heap on every request (sequential reads measured
+1.1-1.8x faster).
 """
 
 from __future__ import annotations
@@ -82,7 +88,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -95,6 +100,8 @@ from .mountinfo import mount_entry
 from .options import check_options
 from .preflight import MountError as MountError
 from .preflight import check_access, check_mountpoint
+from .serving import Serving, daemonize, stop_signals
+from .session import MountFailed
 from .store.base import Context
 
 if TYPE_CHECKING:
@@ -212,13 +219,15 @@ def _context_function(
 ) -> Callable[[], Context]:
     """A zero-argument callable: the :class:`Context` of the request being served.
 
+    libfuse keeps one ``struct fuse_context`` per serving thread and refills it before each
+    request, so a thread's struct is fetched once, in its first request (before any,
+    ``get`` answers ``NULL``), and only its fields are read per call: in one variable when
+    one thread serves, in a ``threading.local`` when several may (spare readers,
+    :mod:`defuse2.readers`; libfuse's threaded loop, whose worker threads keep their
+    Python thread state, :mod:`defuse2.threadstate`).
+
     :param get: a foreign function returning a pointer to ``struct fuse_context``.
-    :param single_threaded: the loop serves every request from one thread. libfuse keeps
-        one ``struct fuse_context`` per serving thread and refills it before each request,
-        so the struct is then fetched once, in the first request (before any, ``get``
-        answers ``NULL``), and only its fields are read per call. The threaded loop of
-        libfuse 3 ends idle threads, and a new thread gets a new struct: there ``get`` is
-        asked every time.
+    :param single_threaded: only one thread ever serves.
     """
     new = tuple.__new__  # Context(...) without its Python-level __new__
     if not has_umask:  # libfuse < 2.8
@@ -231,11 +240,16 @@ def _context_function(
 
     unpack = _fields_unpacker(_FuseContext, "uid:I gid:I pid:i umask:I")
     if not single_threaded:
+        local = threading.local()
 
-        def context() -> Context:
-            return new(Context, unpack(get().contents))
+        def thread_context() -> Context:
+            try:
+                return new(Context, unpack(local.current))
+            except AttributeError:
+                local.current = get().contents
+                return new(Context, unpack(local.current))
 
-        return context
+        return thread_context
 
     current = None  # the serving thread's struct, once a request has shown it
 
@@ -338,13 +352,24 @@ def _is_true(value: object) -> bool:
 # -- mounting ------------------------------------------------------------------------------
 
 
+#: Where the kernel's ``fusectl`` filesystem shows one directory per FUSE connection.
+CONNECTIONS = "/sys/fs/fuse/connections"
+
+
 def _abort_connection(device: str | None) -> bool:
-    """Abort a FUSE connection through fusectl (when mounted); whether that worked."""
+    """End a FUSE connection through ``fusectl``: every request waiting on it fails at
+    once. ``fusectl`` is mounted first if it is not (root only). Whether that worked."""
     if device is None:
         return False
+    abort = f"{CONNECTIONS}/{device.partition(':')[2]}/abort"
+    if not os.path.exists(abort) and os.geteuid() == 0 and not os.path.ismount(CONNECTIONS):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["mount", "-t", "fusectl", "fusectl", CONNECTIONS], capture_output=True, timeout=5
+            )
     try:
-        with open(f"/sys/fs/fuse/connections/{device.partition(':')[2]}/abort", "w") as abort:
-            abort.write("1")
+        with open(abort, "w") as control:
+            control.write("1")
     except OSError:
         return False
     return True
@@ -404,9 +429,8 @@ def _prepare(
     major = 2 if name == "fusepy" else int(module.fuse_version_major)
     check_options(options or {}, major=major)
     settings = fuse_options({**(options or {}), **(unchecked_options or {})}, major=major)
-    single_threaded = bool(settings.get("nothreads"))
-    if context is None:
-        context = _libfuse_context(module._libfuse, single_threaded=single_threaded)
+    if context is None:  # per thread: slow calls bring spare reader threads
+        context = _libfuse_context(module._libfuse)
     dispatcher = filesystem.dispatcher(context=context)
     sink: Callable[[str], None] | None = None
     if trace:
@@ -419,7 +443,7 @@ def _prepare(
     encoding = {"encoding": _SURROGATE_CODEC} if name == "fusepy" else {"errors": "surrogateescape"}
 
     operations = adapter(dispatcher)
-    operations.per_reply_timeouts = major == 3 and single_threaded
+    operations.per_reply_timeouts = major == 3  # safe with several threads (replytimeouts)
     operations.invalidator = invalidator(module._libfuse, major)
     operations.writeback = writeback
     operations.kernel_checks_permissions = bool(settings.get("default_permissions"))
@@ -428,17 +452,16 @@ def _prepare(
     return _Prepared(_fuse_class(name), operations, {**encoding, **settings}, major)
 
 
-def _fuse_runner(
+def _serving(
     filesystem: FileSystem,
     mountpoint: str,
     *,
-    foreground: bool,
     trace: bool | Callable[[str], None],
     binding: str | None,
     options: Mapping[str, object],
     unchecked_options: Mapping[str, object] | None,
-) -> tuple[Operations, Callable[[], None], int]:
-    """Check, then prepare a mount: the adapter, a callable that runs the FUSE loop, the
+) -> tuple[Serving, int]:
+    """Check, then prepare a mount of ``filesystem`` on ``mountpoint``, ready to start; the
     libfuse major. Mount point, options and permissions are checked before anything runs."""
     fuse_class, operations, arguments, major = _prepare(
         filesystem,
@@ -450,20 +473,29 @@ def _fuse_runner(
     check_mountpoint(mountpoint, nonempty=_is_true(options.get("nonempty", False)))
     check_access(arguments, major=major)
 
-    def run() -> None:
+    def fuse(opened: Callable[[Any], Callable[[], None]]) -> None:
         _pad_heap()
-        try:
-            fuse_class(operations, mountpoint, foreground=foreground, **arguments)
-        except RuntimeError as exc:
-            if operations.initialized.is_set():
-                # libfuse 3 reports a loop ended by SIGINT/SIGTERM as status 8.
-                log.debug("the FUSE loop of %s ended with status %s", mountpoint, exc)
-                return
-            raise MountError(
-                f"libfuse could not mount {mountpoint} (status {exc}; its own message is on stderr)"
-            ) from None
+        fuse_class(operations, mountpoint, opened=opened, **arguments)
 
-    return operations, run, major
+    device: list[str] = []
+
+    def is_live() -> bool:
+        if not device:
+            with contextlib.suppress(OSError):
+                entry = mount_entry(mountpoint)
+                if entry is not None:
+                    device.append(entry.device)
+        return bool(device)
+
+    serving = Serving(
+        fuse,
+        mountpoint,
+        initialized=operations.initialized,
+        unmount=lambda: unmount(mountpoint, major=major, timeout=5.0),
+        is_mounted=is_live,
+        abort=lambda: _abort_connection(device[0] if device else None),
+    )
+    return serving, major
 
 
 def mount(
@@ -478,10 +510,13 @@ def mount(
 ) -> None:
     """Mount ``filesystem`` on ``mountpoint`` and serve it until it is unmounted.
 
-    ``SIGINT``/``SIGTERM`` (Ctrl-C, ``kill``) unmount cleanly and return.
+    ``SIGINT``/``SIGTERM``/``SIGHUP`` (Ctrl-C, ``kill``) unmount and return within about
+    a second, even while resource methods hang (:mod:`defuse2.serving`); only when this
+    runs in the main thread, where Python receives signals.
 
-    :param foreground: serve from this process; ``False`` daemonizes as libfuse does
-        (the call returns in a child process that keeps serving).
+    :param foreground: serve from this process; ``False`` forks first, as libfuse does:
+        the calling process exits once the mount is live (with status 1 and the reason
+        if it failed), and the call returns in the child when the mount ends.
     :param trace: ``True`` prints one line per callback to stderr; a callable receives
         each line instead.
     :param binding: ``"mfusepy"`` (default, env ``DEFUSE2_BINDING``) or ``"fusepy"``.
@@ -494,16 +529,31 @@ def mount(
     :raises MountError: the mount point is unusable or libfuse failed.
     """
     path = os.path.abspath(mountpoint)
-    _, run, _ = _fuse_runner(
+    serving, _ = _serving(
         filesystem,
         path,
-        foreground=foreground,
         trace=trace,
         binding=binding,
         options=options,
         unchecked_options=unchecked_options,
     )
-    run()
+    report = None if foreground else daemonize()
+    requested = threading.Event()
+    with stop_signals(requested.set):
+        try:
+            serving.start(timeout=30.0)
+        except BaseException as exc:
+            if report is not None:
+                report(exc)
+            raise
+        if report is not None:
+            report(None)
+        try:
+            serving.wait(requested)
+        finally:
+            serving.stop()
+    if serving.failure is not None and not isinstance(serving.failure, MountFailed):
+        raise serving.failure
 
 
 @contextlib.contextmanager
@@ -519,63 +569,29 @@ def mounted(
 ) -> Iterator[Path]:
     """Mount ``filesystem`` in a background thread for the duration of a ``with`` block.
 
-    Waits until the mount is live, yields its path, and always unmounts on exit::
+    Waits until the mount is live, yields its path, and always unmounts on exit, even
+    while a resource method hangs (then that method's thread is left to finish alone)::
 
         with fs.mounted(tmp_path) as root:
             assert (root / "motd").read_text() == "hello\\n"
 
-    :param timeout: seconds to wait for the mount to appear and, on exit, for the loop
-        to end.
+    :param timeout: seconds to wait for the mount to appear.
     :raises MountError: the mount point is unusable, libfuse failed, or the mount did
         not appear within ``timeout``.
     """
     path = os.path.abspath(mountpoint)
-    operations, run, major = _fuse_runner(
+    serving, _ = _serving(
         filesystem,
         path,
-        foreground=True,
         trace=trace,
         binding=binding,
         options=options,
         unchecked_options=unchecked_options,
     )
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            run()
-        except BaseException as exc:  # reported by the waiting thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=serve, name=f"defuse2 mount {path}", daemon=True)
-    thread.start()
-    device: str | None = None
+    serving.start(timeout=timeout)
     try:
-        deadline = time.monotonic() + timeout
-        while not (is_mounted(path) and operations.initialized.wait(0.005)):
-            if not thread.is_alive():
-                if failure:
-                    raise failure[0]
-                raise MountError(f"the FUSE loop ended before {path} was mounted")
-            if time.monotonic() > deadline:
-                raise MountError(f"{path} was not mounted within {timeout} s")
-            time.sleep(0.005)
-        with contextlib.suppress(OSError):
-            entry = mount_entry(path)
-            device = entry.device if entry else None
         yield Path(path)
     finally:
-        if not unmount(path, major=major, timeout=timeout):
-            log.error("could not unmount %s", path)
-        thread.join(min(timeout, 2.0))
-        if thread.is_alive() and _abort_connection(device):
-            # Lazily unmounted while files are still open there: end the connection.
-            thread.join(timeout)
-        if thread.is_alive():
-            log.warning(
-                "%s is unmounted, but files opened there are still open; its FUSE loop "
-                "ends when they are closed",
-                path,
-            )
-    if failure:
-        raise failure[0]
+        serving.stop()
+    if serving.failure is not None and not isinstance(serving.failure, MountFailed):
+        raise serving.failure

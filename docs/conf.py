@@ -53,6 +53,7 @@ nitpick_ignore_regex = [
     ("py:class", r"defuse2\.scaffold\.[RF]"),
     # Internal modules and classes named in docstrings; they are not in the reference.
     ("py:(mod|class)", r"defuse2\.(adapter|binding|caching|cstat|store\.beneath)(\..*)?"),
+    ("py:(mod|class)", r"defuse2\.(readers|replytimeouts|serving|session|threadstate)(\..*)?"),
     ("py:class", r"(defuse2\.dispatch\.)?Dispatcher|defuse2\.scaffold\.Scaffold"),
 ]
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -192,7 +193,7 @@ def test_parse_options_splits_flags_and_values() -> None:
 def test_default_options(major: int) -> None:
     options = fuse_options({}, major=major)
     assert options["default_permissions"] is True
-    assert options["nothreads"] is True
+    assert options["nothreads"] is True  # libfuse's loop in C, spare readers when slow
     assert "hard_remove" not in options
     assert options["fsname"] == "defuse2"
     assert "allow_other" not in options
@@ -209,11 +210,15 @@ def test_options_pass_through_and_remove_defaults() -> None:
     assert options["max_read"] == 4096
 
 
-@pytest.mark.parametrize(("value", "nothreads"), [(True, False), ("yes", False), ("0", True)])
-def test_threads_option_turns_the_threaded_loop_on(value: object, nothreads: bool) -> None:
-    options = fuse_options({"threads": value}, major=3)
-    assert "threads" not in options
-    assert options.get("nothreads", False) is nothreads
+@pytest.mark.parametrize(
+    ("options", "nothreads"),
+    [({"threads": True}, False), ({"threads": "yes"}, False), ({"threads": "0"}, True),
+     ({"nothreads": True}, True)],
+)  # fmt: skip
+def test_threads_and_nothreads_choose_the_loop(options: dict[str, Any], nothreads: bool) -> None:
+    settings = fuse_options(options, major=3)
+    assert "threads" not in settings
+    assert settings.get("nothreads", False) is nothreads
 
 
 def test_binding_name_default_env_and_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -407,7 +412,14 @@ def test_context_reads_libfuse_context_per_request(single_threaded: bool) -> Non
     assert type(context()) is Context
     current.uid, current.gid, current.pid, current.umask = 0, 0, 7, 0o077
     assert context() == Context(0, 0, 7, 0o077)
-    assert len(asked) == (2 if single_threaded else 4)  # one thread: until it answers
+    assert len(asked) == 2  # once per thread, until it answers
+    other: list[Context] = []
+    thread = threading.Thread(target=lambda: other.append(context()))
+    thread.start()
+    thread.join()
+    assert other == [Context(0, 0, 7, 0o077)]
+    # The threaded loop's other worker threads have structs of their own.
+    assert len(asked) == (2 if single_threaded else 3)
 
 
 def test_is_mounted() -> None:

@@ -1,0 +1,180 @@
+"""Spare readers: while a call is slow, other threads answer the other requests.
+
+Where this sits: kernel -> libfuse session (:mod:`defuse2.session`) -> **readers** ->
+binding callbacks -> adapter. libfuse's single-threaded loop reads one request from
+``/dev/fuse``, runs its callbacks and sends the reply, in C: the cheapest way to serve a
+request from Python (``benchmarks/threaded_loop.py``). But a callback that waits (on the
+network, on a hung server) would hold every other request back.
+
+So whenever a call waits, a *spare reader* joins in: a Python thread that reads the next
+request from the same session (``fuse_session_receive_buf()``) and answers it
+(``fuse_session_process_buf()``), as libfuse's threaded loop does. A spare reader is
+started
+
+- at once, by a call that is about to wait on something defuse2 runs (an ``async def``
+  method on the event loop, a ``blocking`` method on the worker pool: see
+  :func:`waiting`), when no spare reader is free;
+- by a watchdog, for a plain method that has been running for a whole interval
+  (:data:`INTERVAL`) while no reader was free.
+
+A spare reader leaves after a request once nothing is slow any more, or when another
+spare reader is free, so the loop goes back to one thread. At the end, every spare reader
+is out of libfuse before the session is torn down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from types import CodeType, FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .session import Session
+
+log = logging.getLogger("defuse2.mount")
+
+#: Seconds a plain method may run before the watchdog adds a reader.
+INTERVAL = 0.05
+
+#: Spare readers at most (each waiting call holds one thread).
+LIMIT = 1000
+
+_current = threading.local()  # .readers: the SpareReaders whose requests this thread reads
+_active: list[SpareReaders] = []  # for libfuse's own worker threads (``-o threads``)
+
+
+def waiting() -> contextlib.AbstractContextManager[None]:
+    """Wrap a wait on a slow call: meanwhile another thread reads the next request.
+
+    Outside a mounted filesystem's callback (the test client) it does nothing.
+    """
+    readers = getattr(_current, "readers", None) or (_active[-1] if _active else None)
+    return readers.waiting() if readers is not None else contextlib.nullcontext()
+
+
+class SpareReaders:
+    """The spare readers of one session.
+
+    :param session: the mounted session to read from.
+    :param callback_code: the code object every callback runs first (the binding's
+        wrapper): the watchdog finds callbacks on a thread's stack by it.
+    """
+
+    def __init__(self, session: Session, callback_code: CodeType) -> None:
+        self._session = session
+        self._callback_code = callback_code
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._idle = 0  # spare readers waiting for a request
+        self._threads = 0  # spare readers alive
+        self._waits = 0  # calls inside waiting()
+        self._stuck = 0  # callbacks the watchdog saw running for a whole interval
+        self._stopping = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="defuse2 watchdog", daemon=True)
+        self.started = 0  # spare readers started so far
+
+    def serve_here(self) -> None:
+        """Mark the calling thread (the loop's own) as one that reads for this session."""
+        _current.readers = self
+
+    def start(self) -> None:
+        """Start the watchdog."""
+        _active.append(self)
+        self._watchdog.start()
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """The calling thread waits on a slow call: see that a spare reader is free."""
+        with self._lock:
+            self._waits += 1
+            spawn = self._needs_reader()
+        if spawn:
+            self._spawn()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waits -= 1
+
+    def stop(self, unmount: Callable[[], object]) -> None:
+        """After the loop: end the watchdog, wake the spare readers (``unmount`` makes
+        their reads return), and wait until none is inside libfuse any more."""
+        self._stopping.set()
+        with contextlib.suppress(ValueError):
+            _active.remove(self)
+        with self._lock:
+            busy = self._threads
+        if busy:
+            unmount()
+        with self._lock:
+            while self._threads:
+                if not self._changed.wait(5.0):
+                    log.warning("waiting for %d request(s) still being answered", self._threads)
+
+    # -- inside ---------------------------------------------------------------------------
+    def _needs_reader(self) -> bool:
+        """(Lock held.) No spare reader is free, and one more may start: count it."""
+        if self._idle or self._threads >= LIMIT or self._stopping.is_set():
+            return False
+        self._threads += 1
+        return True
+
+    def _spawn(self) -> None:
+        self.started += 1
+        thread = threading.Thread(target=self._read, name="defuse2 reader", daemon=True)
+        thread.start()
+
+    def _read(self) -> None:
+        _current.readers = self
+        session = self._session
+        buffer, memory = session.new_buffer()
+        try:
+            while True:
+                with self._lock:
+                    self._idle += 1
+                try:
+                    size = session.receive(buffer, memory)
+                finally:
+                    with self._lock:
+                        self._idle -= 1
+                if size == -errno.EINTR:
+                    continue
+                if size <= 0:
+                    break  # unmounted
+                session.process(buffer)
+                with self._lock:
+                    if self._stopping.is_set() or self._idle or not (self._waits or self._stuck):
+                        break
+        finally:
+            session.free_buffer(buffer)
+            with self._lock:
+                self._threads -= 1
+                self._changed.notify_all()
+
+    def _watch(self) -> None:
+        seen: dict[int, FrameType] = {}
+        while not self._stopping.wait(INTERVAL):
+            running = self._callbacks()
+            stuck = sum(1 for ident, frame in running.items() if seen.get(ident) is frame)
+            seen = running  # holding the frames keeps their identity unique
+            with self._lock:
+                self._stuck = stuck
+                spawn = stuck > 0 and self._needs_reader()
+            if spawn:
+                self._spawn()
+
+    def _callbacks(self) -> dict[int, FrameType]:
+        """The callback frame each thread is running now, by thread."""
+        running = {}
+        for ident, frame in sys._current_frames().items():
+            current: FrameType | None = frame
+            while current is not None and current.f_code is not self._callback_code:
+                current = current.f_back
+            if current is not None:
+                running[ident] = current
+        return running

@@ -1,0 +1,243 @@
+"""A hung resource method never freezes the mount, nor delays its end.
+
+The filesystem below has a route whose ``read`` blocks for 20 s. Through the CLI, on
+every binding, while a client waits on that read: other routed files, ``stat`` and the
+store answer at once; ``SIGTERM``/``SIGINT`` unmount and end the process within 2 s,
+saving the store when ``--save`` was given; daemon mode does the same. In-process,
+``fs.mounted()`` leaves its ``with`` block as quickly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from defuse2 import FileSystem, Resource, attributes
+from defuse2.mount import is_mounted, unmount
+
+CONFIGS = [("mfusepy", "3"), ("mfusepy", "2"), ("fusepy", "2")]
+IDS = ["mfusepy-libfuse3", "mfusepy-libfuse2", "fusepy"]
+HANG = 20.0  # seconds the slow read blocks
+PROMPT = 2.0  # seconds within which the mount must be gone after a signal
+
+APP = textwrap.dedent(
+    f'''
+    """A filesystem with one read that hangs."""
+    import time
+
+    from defuse2 import FileSystem, Resource, attributes
+
+    fs = FileSystem()
+
+    @fs.route("/slow.txt")
+    class Slow(Resource):
+        def getattr(self):
+            return attributes.file(size=5)
+
+        def read(self, size, offset):
+            time.sleep({HANG})
+            return b"slow\\n"
+
+    @fs.route("/fast.txt")
+    class Fast(Resource):
+        def getattr(self):
+            return attributes.file(size=5)
+
+        def read(self, size, offset):
+            return b"fast\\n"
+    '''
+)
+
+
+def elapsed(function: object, *args: object) -> float:
+    start = time.monotonic()
+    function(*args)  # type: ignore[operator]
+    return time.monotonic() - start
+
+
+def wait_until(condition: object, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("slow") / "slow_app.py"
+    path.write_text(APP)
+    return path
+
+
+class Server:
+    """``python -m defuse2 mount slow_app.py:fs MOUNTPOINT`` and a client stuck on it."""
+
+    def __init__(self, app: Path, tmp_path: Path, binding: str, libfuse: str) -> None:
+        self.root = tmp_path / "mnt"
+        self.root.mkdir()
+        self.log = tmp_path / "log.txt"
+        self.libfuse = libfuse
+        self.command = [
+            sys.executable, "-m", "defuse2", "mount", f"{app}:fs", str(self.root),
+            "--binding", binding, "--libfuse", libfuse,
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client: subprocess.Popen[bytes] | None = None
+
+    def start(self, *extra: str) -> None:
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(
+                [*self.command, *extra], stdout=output, stderr=subprocess.STDOUT
+            )
+        assert wait_until(lambda: is_mounted(self.root)), self.log.read_text()
+
+    def hang_a_client(self) -> None:
+        """A ``cat`` of the slow file, waiting in the resource's ``read``."""
+        self.client = subprocess.Popen(
+            ["cat", str(self.root / "slow.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # well inside the 20 s read
+        assert self.client.poll() is None
+
+    def close(self) -> None:
+        for process in (self.client, self.process):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        if is_mounted(self.root):
+            unmount(self.root, major=int(self.libfuse))
+
+
+@pytest.fixture(params=CONFIGS, ids=IDS)
+def server(request: pytest.FixtureRequest, app: Path, tmp_path: Path) -> Iterator[Server]:
+    binding, libfuse = request.param
+    started = Server(app, tmp_path, binding, libfuse)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def check_other_paths_answer(root: Path) -> None:
+    """Routed, store and metadata calls, each well under a second."""
+    assert elapsed(os.stat, root / "fast.txt") < 1.0
+    assert elapsed((root / "fast.txt").read_bytes) < 1.0
+    assert (root / "fast.txt").read_bytes() == b"fast\n"
+    assert elapsed(os.mkdir, root / "made") < 1.0
+    assert elapsed((root / "made" / "note").write_bytes, b"kept") < 1.0
+    assert elapsed(os.listdir, root) < 1.0
+    assert sorted(os.listdir(root)) == ["fast.txt", "made", "slow.txt"]
+
+
+@pytest.mark.mount
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_hung_read_holds_back_nothing(server: Server, sig: int, tmp_path: Path) -> None:
+    saved = tmp_path / "saved.tar"
+    server.start("--foreground", "--save", str(saved))
+    server.hang_a_client()
+    check_other_paths_answer(server.root)
+
+    assert server.process is not None and server.client is not None
+    start = time.monotonic()
+    server.process.send_signal(sig)
+    assert server.process.wait(timeout=HANG) == 0, server.log.read_text()
+    assert time.monotonic() - start < PROMPT, server.log.read_text()
+    assert not is_mounted(server.root)
+    # The waiting client is let go with an error, not left waiting for the read.
+    assert server.client.wait(timeout=PROMPT) != 0
+    with tarfile.open(saved) as archive:  # the store was saved on the way out
+        assert archive.extractfile("made/note").read() == b"kept"  # type: ignore[union-attr]
+
+
+def serving_process(root: Path) -> int:
+    """The pid of the process whose command line names ``root`` (the daemon)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if str(root).encode() in command and b"defuse2" in command:
+                return int(entry)
+    raise AssertionError(f"no process serves {root}")
+
+
+def has_exited(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie (nobody may be there to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.mount
+def test_daemon_mode_stops_as_promptly(server: Server) -> None:
+    server.start("--daemon")  # the command returns once the mount is live
+    assert server.process is not None
+    assert server.process.wait(timeout=20) == 0, server.log.read_text()
+    daemon = serving_process(server.root)
+    server.hang_a_client()
+    check_other_paths_answer(server.root)
+    start = time.monotonic()
+    os.kill(daemon, signal.SIGTERM)
+    assert wait_until(lambda: has_exited(daemon), PROMPT * 2)
+    assert time.monotonic() - start < PROMPT
+    assert not is_mounted(server.root)
+
+
+@pytest.mark.mount
+def test_daemon_mode_reports_a_failed_mount(app: Path, tmp_path: Path) -> None:
+    (tmp_path / "mnt").mkdir()
+    command = [sys.executable, "-m", "defuse2", "mount", f"{app}:fs", str(tmp_path / "mnt")]
+    result = subprocess.run(
+        [*command, "--daemon", "--unchecked-option", "no_such_option"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 1
+    assert "could not mount" in result.stderr
+    assert not is_mounted(tmp_path / "mnt")
+
+
+@pytest.mark.mount
+def test_mounted_leaves_promptly_while_a_method_hangs(
+    mountpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = FileSystem()
+    entered = []
+
+    @fs.route("/slow.txt")
+    class Slow(Resource):
+        def getattr(self) -> attributes.Attributes:
+            return attributes.file(size=5)
+
+        def read(self, size: int, offset: int) -> bytes:
+            entered.append(True)
+            time.sleep(HANG)
+            return b"slow\n"
+
+    client = None
+    start = 0.0
+    with caplog.at_level(logging.WARNING, logger="defuse2.mount"), fs.mounted(mountpoint) as root:
+        client = subprocess.Popen(["cat", str(root / "slow.txt")], stdout=subprocess.DEVNULL)
+        assert wait_until(lambda: bool(entered))
+        start = time.monotonic()
+    assert time.monotonic() - start < PROMPT
+    assert not is_mounted(mountpoint)
+    assert client.wait(timeout=PROMPT) != 0
+    assert "a resource method is still running" in caplog.text
