@@ -20,6 +20,7 @@ import errno
 import functools
 import logging
 import os
+import sys
 import threading
 import types
 from collections.abc import Callable
@@ -78,7 +79,9 @@ def _keeping_call(states: KeptThreadStates) -> Callable[..., int]:
 
     def call(fuse: Any, func: Callable[..., Any], *args: Any) -> int:
         if not flag.kept:
-            keep()
+            # A libfuse worker has no Python frame below its callback; a Python thread
+            # answering requests too (a spare reader) has.
+            keep(foreign=sys._getframe().f_back is None)
         return _call(fuse, func, *args)
 
     return call

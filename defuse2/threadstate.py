@@ -56,14 +56,18 @@ class KeptThreadStates:
         """Per thread: ``flag.kept`` is true once :meth:`keep` has run there."""
         return self._flag
 
-    def keep(self) -> None:
-        """Keep the calling thread's state (a flag read once it is kept)."""
+    def keep(self, foreign: bool = True) -> None:
+        """Keep the calling thread's state (a flag read once it is kept).
+
+        :param foreign: the thread is libfuse's, not Python's (a Python thread calling
+            back, such as a spare reader, owns its state and frees it when it ends).
+        """
         flag = self._flag
         if flag.kept:
             return
         flag.kept = True
-        if threading.get_ident() == self._owner:
-            return  # a Python thread (libfuse's destroy runs here): Python keeps it
+        if not foreign or threading.get_ident() == self._owner:
+            return
         _ensure()  # never released by this thread: its state outlives each callback
         with self._lock:
             self._release_ended()

@@ -25,14 +25,19 @@ import pytest
 from defuse2 import FileSystem, Resource, attributes
 from defuse2.mount import is_mounted, unmount
 
-CONFIGS = [("mfusepy", "3"), ("mfusepy", "2"), ("fusepy", "2")]
+CONFIGS = [("mfusepy", "3", ()), ("mfusepy", "2", ()), ("fusepy", "2", ())]
 IDS = ["mfusepy-libfuse3", "mfusepy-libfuse2", "fusepy"]
+#: libfuse's own threaded loop too, whose workers keep their Python state while spare
+#: readers (Python threads) join them.
+THREADED = [*CONFIGS, ("mfusepy", "3", ("-o", "threads"))]
+THREADED_IDS = [*IDS, "mfusepy-libfuse3-threads"]
 HANG = 20.0  # seconds the slow read blocks
 PROMPT = 2.0  # seconds within which the mount must be gone after a signal
 
 APP = textwrap.dedent(
     f'''
-    """A filesystem with one read that hangs."""
+    """A filesystem with one read that hangs (env SLOW_SECONDS: for how long)."""
+    import os
     import time
 
     from defuse2 import FileSystem, Resource, attributes
@@ -45,7 +50,7 @@ APP = textwrap.dedent(
             return attributes.file(size=5)
 
         def read(self, size, offset):
-            time.sleep({HANG})
+            time.sleep(float(os.environ.get("SLOW_SECONDS", {HANG})))
             return b"slow\\n"
 
     @fs.route("/fast.txt")
@@ -84,22 +89,24 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Server:
     """``python -m defuse2 mount slow_app.py:fs MOUNTPOINT`` and a client stuck on it."""
 
-    def __init__(self, app: Path, tmp_path: Path, binding: str, libfuse: str) -> None:
+    def __init__(
+        self, app: Path, tmp_path: Path, binding: str, libfuse: str, extra: tuple[str, ...]
+    ) -> None:
         self.root = tmp_path / "mnt"
         self.root.mkdir()
         self.log = tmp_path / "log.txt"
         self.libfuse = libfuse
         self.command = [
             sys.executable, "-m", "defuse2", "mount", f"{app}:fs", str(self.root),
-            "--binding", binding, "--libfuse", libfuse,
+            "--binding", binding, "--libfuse", libfuse, *extra,
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
         self.client: subprocess.Popen[bytes] | None = None
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, env: dict[str, str] | None = None) -> None:
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(
-                [*self.command, *extra], stdout=output, stderr=subprocess.STDOUT
+                [*self.command, *extra], stdout=output, stderr=subprocess.STDOUT, env=env
             )
         assert wait_until(lambda: is_mounted(self.root)), self.log.read_text()
 
@@ -124,8 +131,7 @@ class Server:
 
 @pytest.fixture(params=CONFIGS, ids=IDS)
 def server(request: pytest.FixtureRequest, app: Path, tmp_path: Path) -> Iterator[Server]:
-    binding, libfuse = request.param
-    started = Server(app, tmp_path, binding, libfuse)
+    started = Server(app, tmp_path, *request.param)
     try:
         yield started
     finally:
@@ -145,6 +151,7 @@ def check_other_paths_answer(root: Path) -> None:
 
 @pytest.mark.mount
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+@pytest.mark.parametrize("server", THREADED, ids=THREADED_IDS, indirect=True)
 def test_a_hung_read_holds_back_nothing(server: Server, sig: int, tmp_path: Path) -> None:
     saved = tmp_path / "saved.tar"
     server.start("--foreground", "--save", str(saved))
@@ -161,6 +168,24 @@ def test_a_hung_read_holds_back_nothing(server: Server, sig: int, tmp_path: Path
     assert server.client.wait(timeout=PROMPT) != 0
     with tarfile.open(saved) as archive:  # the store was saved on the way out
         assert archive.extractfile("made/note").read() == b"kept"  # type: ignore[union-attr]
+
+
+@pytest.mark.mount
+@pytest.mark.parametrize("server", THREADED, ids=THREADED_IDS, indirect=True)
+def test_a_mount_that_had_slow_calls_ends_cleanly(server: Server) -> None:
+    # The slow read brings a spare reader; once it is over, unmounting ends the loop and
+    # tears libfuse down normally (the loop is not left to a hung method).
+    server.start("--foreground", env={**os.environ, "SLOW_SECONDS": "1"})
+    slow = subprocess.Popen(["cat", str(server.root / "slow.txt")], stdout=subprocess.PIPE)
+    time.sleep(0.2)
+    check_other_paths_answer(server.root)
+    for number in range(50):  # enough requests to reach a spare reader among threads
+        with pytest.raises(FileNotFoundError):
+            os.stat(server.root / "made" / f"absent-{number}")
+    assert slow.communicate(timeout=HANG)[0] == b"slow\n"
+    assert unmount(server.root, major=int(server.libfuse))
+    assert server.process is not None
+    assert server.process.wait(timeout=HANG) == 0, server.log.read_text()
 
 
 def serving_process(root: Path) -> int:
