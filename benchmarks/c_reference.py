@@ -28,8 +28,6 @@ import tempfile
 #: Where Debian's ``libfuse3-dev`` puts libfuse's examples.
 EXAMPLES = "/usr/share/doc/libfuse3-dev/examples"
 
-#: The example, and the files it includes.
-SOURCES = ("passthrough_ll.c",)
 
 #: ``-o`` options of the reference (``source=`` is added per mount).
 OPTIONS = "cache=always,timeout=60,fsname=c"
@@ -39,12 +37,13 @@ class Unavailable(RuntimeError):
     """The C reference cannot be built here; the message says why."""
 
 
-def build(examples: str = EXAMPLES) -> str:
-    """The path of the built ``passthrough_ll``, compiling it if need be.
+def build(examples: str = EXAMPLES, program: str = "passthrough_ll") -> str:
+    """The path of the built ``program`` (``passthrough_ll``, or ``passthrough``: the
+    high-level example), compiling it if need be.
 
     :raises Unavailable: no examples, no C compiler or no ``pkg-config fuse3``.
     """
-    source = os.path.join(examples, SOURCES[0])
+    source = os.path.join(examples, f"{program}.c")
     if not os.path.exists(source):
         raise Unavailable(f"{source} not found (install libfuse3-dev)")
     compiler = shutil.which(os.environ.get("CC", "cc"))
@@ -58,13 +57,17 @@ def build(examples: str = EXAMPLES) -> str:
         raise Unavailable(f"pkg-config fuse3: {flags.stderr.strip()}")
     with open(source, "rb") as handle:
         digest = hashlib.sha256(handle.read() + flags.stdout.encode()).hexdigest()[:12]
+    digest += "-xattr" if program == "passthrough" else ""
     directory = os.path.join(tempfile.gettempdir(), f"defuse2-bench-c-{os.getuid()}")
-    binary = os.path.join(directory, f"passthrough_ll-{digest}")
+    binary = os.path.join(directory, f"{program}-{digest}")
     if os.path.exists(binary):
         return binary
     os.makedirs(directory, exist_ok=True)
     partial = f"{binary}.{os.getpid()}.partial"
-    command = [compiler, "-O2", "-Wall", "-I", examples, source, "-o", partial]
+    # The high-level example implements xattrs only with HAVE_SETXATTR (a configure
+    # result in libfuse's own build): defined, so it answers them as defuse2 does.
+    defines = ["-DHAVE_SETXATTR"] if program == "passthrough" else []
+    command = [compiler, "-O2", "-Wall", *defines, "-I", examples, source, "-o", partial]
     done = subprocess.run(
         command + flags.stdout.split(), capture_output=True, text=True, check=False
     )
@@ -72,6 +75,17 @@ def build(examples: str = EXAMPLES) -> str:
         raise Unavailable(f"building {source} failed:\n{done.stderr.strip()}")
     os.replace(partial, binary)
     return binary
+
+
+def high_level_command(binary: str, mountpoint: str, extra: list[str]) -> list[str]:
+    """The command line of the high-level ``passthrough``, which serves all of ``/``.
+
+    As shipped, it sets zero attribute and entry timeouts in its ``init`` (it cannot
+    know who else changes the files), whatever the options say; it runs on one thread
+    here (``-s``) and with ``default_permissions``, as a defuse2 mount does.
+    """
+    options = ",".join(["default_permissions", "fsname=passthrough", *extra])
+    return [binary, "-f", "-s", "-o", options, mountpoint]
 
 
 def command(binary: str, source: str, mountpoint: str, extra: list[str]) -> list[str]:

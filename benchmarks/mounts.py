@@ -9,6 +9,10 @@ Where it sits: the benchmark driver's side. A target is one of
              same in-memory tree as ``raw``;
 ``c``        libfuse's ``passthrough_ll`` example in C over a tmpfs of its own
              (``c_reference.py``): what FUSE itself allows;
+``directory`` defuse2 with a ``DirectoryStore`` (``--store``) over a tmpfs of its
+             own: a passthrough written with defuse2;
+``passthrough`` libfuse's high-level ``passthrough`` example in C, the same API level
+             as defuse2, reaching a tmpfs of its own through its mirror of ``/``;
 ``tmpfs``    the kernel's tmpfs: the physical limit.
 
 A name may carry extra mount options in brackets, ``raw[max_read=65536]`` or
@@ -42,7 +46,7 @@ import c_reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TARGETS = ("raw", "defuse2", "routed", "c", "tmpfs")
+TARGETS = ("raw", "defuse2", "routed", "c", "directory", "passthrough", "tmpfs")
 #: The raw reference with the guarantees defuse2 gives by default: the kernel checks
 #: permissions (``default_permissions``) and extended attributes exist (a ``getxattr``
 #: that answers ``ENODATA``). Like for like with ``defuse2``.
@@ -63,6 +67,12 @@ class Mount:
     log: str = ""
     kind: str = ""
     source: Mount | None = None  # the directory a passthrough target serves
+    inside: str = ""  # where in the mount the workloads run, if not at its root
+
+    @property
+    def root(self) -> str:
+        """The directory the workloads use."""
+        return self.inside or self.path
 
     @property
     def alive(self) -> bool:
@@ -192,6 +202,18 @@ def start(
         return _start_tmpfs(spec, path)
     if name == "c":
         return _start_c(spec, path, extra, timeout)
+    if name == "passthrough":
+        return _start_passthrough(spec, path, extra, timeout)
+    if name == "directory":
+        source = _start_tmpfs("directory source", tempfile.mkdtemp(prefix="defuse2-bench-dir-"))
+        argv = command(spec, path, binding, libfuse, "bench_targets:store_fs", trace)
+        try:
+            mount = serve(spec, path, [*argv, "--store", source.path], libfuse, timeout)
+        except BaseException:
+            stop(source)
+            raise
+        mount.kind, mount.source = "defuse2 with a DirectoryStore over a tmpfs", source
+        return mount
     argv = command(spec, path, binding, libfuse, target, trace)
     rev = revision(spec)
     return serve(spec, path, argv, libfuse, timeout, tree=source_tree(rev) if rev else None)
@@ -212,6 +234,26 @@ def _start_c(spec: str, path: str, extra: list[str], timeout: float) -> Mount:
         raise
     mount.kind = "libfuse's passthrough_ll (C, the system's libfuse 3) over a tmpfs"
     mount.source = source
+    return mount
+
+
+def _start_passthrough(spec: str, path: str, extra: list[str], timeout: float) -> Mount:
+    """libfuse's high-level ``passthrough``; the workloads reach a tmpfs of its own
+    through its mirror of ``/``, so nothing lands on the disk."""
+    try:
+        binary = c_reference.build(program="passthrough")
+    except c_reference.Unavailable as error:
+        os.rmdir(path)
+        raise RuntimeError(f"no C passthrough: {error}") from None
+    source = _start_tmpfs("passthrough source", tempfile.mkdtemp(prefix="defuse2-bench-hl-"))
+    try:
+        argv = c_reference.high_level_command(binary, path, extra)
+        mount = serve(spec, path, argv, 3, timeout)
+    except BaseException:
+        stop(source)
+        raise
+    mount.kind = "libfuse's high-level passthrough (C, the system's libfuse 3) over a tmpfs"
+    mount.source, mount.inside = source, path + source.path
     return mount
 
 

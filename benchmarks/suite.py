@@ -160,7 +160,7 @@ def measure(
                     if not mount.alive:
                         continue
                     for index, size in enumerate(sizes):
-                        root = os.path.join(mount.path, f"run-{round_number}-{workload}-{index}")
+                        root = os.path.join(mount.root, f"run-{round_number}-{workload}-{index}")
                         try:
                             results = run_guarded(
                                 WORKLOADS[workload], mount, root, size, caches, timeout
@@ -198,8 +198,8 @@ def ratio_pairs(targets: list[str], versus: str | None = None) -> list[tuple[str
     """The (target, reference) pairs whose ratio the table shows, in column order.
 
     Each Python target against ``raw``, and right beside it against ``raw+`` (when both
-    are there); then each against the C reference ``c``, and each against ``tmpfs``
-    (``raw+``, a variant of ``raw``, only against ``raw``). With
+    are there); then each against each C reference (``c``, ``passthrough``), and each
+    against ``tmpfs`` (``raw+``, a variant of ``raw``, only against ``raw``). With
     *versus* (a target's label), each other target against that one only.
     """
     if versus is not None:
@@ -207,15 +207,16 @@ def ratio_pairs(targets: list[str], versus: str | None = None) -> list[tuple[str
         return [(t, reference) for t in targets if t != reference]
     base = next((t for t in targets if mounts.label(t) == "raw"), None)
     plus = next((t for t in targets if mounts.label(t) == "raw+"), None)
-    c = next((t for t in targets if mounts.parse_target(t)[0] == "c"), None)
+    cs = [t for t in targets if mounts.parse_target(t)[0] in ("c", "passthrough")]
     physical = next((t for t in targets if mounts.parse_target(t)[0] == "tmpfs"), None)
     pairs = []
     for target in targets:
-        if target in (base, c, physical):
+        if target in (base, physical) or target in cs:
             continue
         pairs += [(target, base)] if base else []
         pairs += [(target, plus)] if plus and target != plus else []
-    pairs += [(t, c) for t in targets if c and t not in (c, physical, plus)]
+    for c in cs:
+        pairs += [(t, c) for t in targets if t not in (*cs, physical, plus)]
     pairs += [(t, physical) for t in targets if physical and t not in (physical, plus)]
     return pairs
 

@@ -378,3 +378,17 @@ def test_a_sqlite_database_on_the_mount(tmp_path: Path, mountpoint: str, journal
         assert db.execute("SELECT count(*) FROM notes").fetchone()[0] == 2000 - 666
     finally:
         db.close()
+
+
+@pytest.mark.mount
+def test_files_changed_on_the_host_are_read_again_at_open(tmp_path: Path, mountpoint: str) -> None:
+    """Other processes may change the directory: the kernel keeps no pages of its files
+    from one open to the next (the store is not ``exclusive``)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "shared.txt").write_bytes(b"first version\n")
+    with FileSystem(store=DirectoryStore(data)).mounted(mountpoint) as mnt:
+        assert (mnt / "shared.txt").read_bytes() == b"first version\n"
+        (data / "shared.txt").write_bytes(b"SECOND version\n")  # same size or not
+        os.utime(data / "shared.txt", ns=(10**18, 10**18))
+        assert (mnt / "shared.txt").read_bytes() == b"SECOND version\n"

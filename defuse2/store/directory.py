@@ -79,6 +79,7 @@ from .hostfiles import (
     chmod_opened,
     dropped_hidden,
     is_hidden,
+    kill_privileges,
     new_owner,
     settle,
     stat_mapping,
@@ -114,8 +115,15 @@ class DirectoryStore(HostXattrs):
     #: no round trip (see :class:`~defuse2.store.memory.MemoryStore`).
     no_op_operations = frozenset({"flush"})
 
-    #: ``write`` never needs to know who asks: the dispatcher need not find out.
+    #: ``write`` asks who is asking only when the file has setuid or setgid bits.
     lazy_context_operations = frozenset({"write"})
+
+    #: A write, truncation or ``fallocate`` by anyone but root clears setuid and setgid
+    #: (the host, acting as the mount's root, would keep them), and the host drops
+    #: ``security.capability`` itself: the kernel may leave both to the store
+    #: (``FUSE_CAP_HANDLE_KILLPRIV_V2``) and stop asking for ``security.capability``
+    #: before every write.
+    clears_privileges = True
 
     def __init__(
         self,
@@ -367,6 +375,7 @@ class DirectoryStore(HostXattrs):
         """Set the size, :manpage:`truncate(2)`."""
         if fh:
             os.ftruncate(fh, length)
+            kill_privileges(fh, ctx)
             return
         assert path is not None
         try:
@@ -377,6 +386,7 @@ class DirectoryStore(HostXattrs):
             raise
         try:
             os.ftruncate(fd, length)
+            kill_privileges(fd, ctx)
         finally:
             os.close(fd)
 
@@ -429,6 +439,8 @@ class DirectoryStore(HostXattrs):
         if kind != stat.S_IFREG:
             os.close(fd)
             raise fail(errno.EISDIR if kind == stat.S_IFDIR else errno.ENXIO, path)
+        if flags & os.O_TRUNC:
+            kill_privileges(fd, ctx)
         return above_stdio(fd)
 
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
@@ -438,8 +450,11 @@ class DirectoryStore(HostXattrs):
     def write(
         self, path: str | None, data: Buffer, offset: int, fh: int, *, ctx: Any = None
     ) -> int:
-        """Write ``data`` at ``offset``, :manpage:`pwrite(2)`, straight from the buffer."""
-        return os.pwrite(fh, data, offset)
+        """Write ``data`` at ``offset``, :manpage:`pwrite(2)`, straight from the buffer;
+        then clear setuid and setgid as a write by the caller would."""
+        written = os.pwrite(fh, data, offset)
+        kill_privileges(fh, ctx)
+        return written
 
     def fallocate(
         self,
@@ -453,6 +468,7 @@ class DirectoryStore(HostXattrs):
     ) -> None:
         """Reserve space or punch holes, :manpage:`fallocate(2)` with its ``mode``."""
         fallocate(fh, mode, offset, size)
+        kill_privileges(fh, ctx)
 
     def flush(self, path: str | None, fh: int) -> None:
         """Nothing to do: the host has every written byte already."""

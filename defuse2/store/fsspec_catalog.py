@@ -32,7 +32,8 @@ from .paths import check_name, fail
 MARKER = ".defuse2-directory"
 
 _MISSING: dict[str, Any] = {}
-_DIRECTORY = {"type": "directory", "size": 0}
+#: The ``info`` of a directory the store knows without asking.
+DIRECTORY: dict[str, Any] = {"type": "directory", "size": 0}
 
 
 class Catalog:
@@ -60,7 +61,7 @@ class Catalog:
         :raises OSError: ``ENAMETOOLONG`` for a name over 255 bytes.
         """
         if path == "/":
-            return _DIRECTORY
+            return DIRECTORY
         check_name(path.rpartition("/")[2])
         if not is_utf8(path):
             raise fail(errno.ENOENT, path)  # no object can have this name
@@ -101,7 +102,7 @@ class Catalog:
 
     def _kept_or_missing(self, path: str) -> dict[str, Any]:
         if path in self.kept:
-            return _DIRECTORY
+            return DIRECTORY
         raise fail(errno.ENOENT, path)
 
     def names(self, path: str) -> set[str]:
@@ -140,16 +141,32 @@ class Catalog:
                 self._infos.pop(path, None)
                 self._listed.pop(path.rpartition("/")[0] or "/", None)
 
+    def added(self, path: str, info: dict[str, Any]) -> None:
+        """The store made ``path`` (or uploaded it) with ``info``: the cache knows it
+        now, and a cached listing of its directory holds it."""
+        until = time.monotonic() + self.cache_seconds
+        parent, _, name = path.rpartition("/")
+        with self.lock:
+            self._infos[path] = (until, info)
+            listed = self._listed.get(parent or "/")
+            if listed is not None:
+                listed[1].add(name)
+            if info["type"] == "directory" and path not in self._listed:
+                self._listed[path] = (until, set())  # new: nothing in it yet
+
     def removed(self, path: str, *, keep_parent: bool, keep_inode: bool = False) -> None:
         """``path`` is gone; with ``keep_parent``, its directory stays shown."""
-        self.forget(path)
         self.touch(path)
+        parent, _, name = path.rpartition("/")
         with self.lock:
             self.missing(path)
+            self._listed.pop(path, None)
+            listed = self._listed.get(parent or "/")
+            if listed is not None:
+                listed[1].discard(name)
             if not keep_inode:
                 self._inodes.pop(path, None)
             self.kept.discard(path)
-            parent = path.rpartition("/")[0]
             if parent and keep_parent:
                 self.kept.add(parent)
 

@@ -24,6 +24,7 @@ from typing import Literal
 
 from .base import UTIME_NOW, UTIME_OMIT, Context, Stat
 from .paths import fail
+from .permissions import in_group
 
 Policy = Literal["session", "fixed"]
 
@@ -87,6 +88,28 @@ class Metadata:
         if values is not None and "st_mtime" in values:
             with self._lock:
                 values.update(st_mtime=when, st_ctime=when)
+
+    def written(self, path: str, ctx: object) -> None:
+        """``path`` was written or truncated by ``ctx`` (a :class:`Context`, a function
+        giving one, or ``None``): setuid and setgid go as Linux clears them for anyone
+        but root."""
+        values = self._values.get(path)
+        mode = values.get("st_mode", 0) if values is not None else 0
+        if not mode & (stat.S_ISUID | stat.S_ISGID):
+            return
+        caller = ctx() if callable(ctx) else ctx
+        if not isinstance(caller, Context) or caller.uid == 0:
+            return
+        cleared = mode & stat.S_ISUID
+        if mode & stat.S_ISGID and (mode & stat.S_IXGRP or not in_group(caller, self.gid_of(path))):
+            cleared |= stat.S_ISGID
+        with self._lock:
+            values = self._values.setdefault(path, {})
+            values["st_mode"] = mode & ~cleared
+
+    def gid_of(self, path: str) -> int:
+        """The group ``path`` shows."""
+        return self._values.get(path, {}).get("st_gid", self.gid)
 
     def move(self, old: str, new: str) -> None:
         """``old`` is now called ``new`` (which loses what it had)."""

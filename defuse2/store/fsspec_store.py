@@ -47,8 +47,8 @@ from typing import Any, Literal
 
 from ..errors import DefuseError
 from .base import RENAME_NOREPLACE, Buffer, Context, Stat
+from .fsspec_catalog import DIRECTORY, Catalog, is_utf8
 from .fsspec_catalog import MARKER as MARKER
-from .fsspec_catalog import Catalog, is_utf8
 from .fsspec_files import DEFAULT_BLOCK_SIZE, Backend, OpenFiles, RemoteFile, mtime_ns
 from .fsspec_metadata import AttributeOperations, Metadata
 from .namespace import HIDDEN_PREFIX
@@ -66,8 +66,8 @@ class FsspecStore(AttributeOperations):
     :param fs: an ``fsspec.AbstractFileSystem`` instance.
     :param root: the backend path that becomes ``/`` (``"bucket/prefix"`` for S3).
     :param block_size: bytes per read request to the backend.
-    :param cache_type: fsspec's read cache for open files (``"blockcache"``,
-        ``"readahead"``, ``"none"``...).
+    :param cache_type: fsspec's read cache for open files: ``"readahead"`` (sequential
+        reads), ``"blockcache"`` (random ones), ``"none"``...
     :param spool_limit: bytes of a file being written kept in memory; beyond, a
         temporary file in ``spool_directory`` (default: the system's).
     :param cache_seconds: how long a backend answer (attributes, listings) is reused.
@@ -85,8 +85,12 @@ class FsspecStore(AttributeOperations):
         {"getxattr", "setxattr", "listxattr", "removexattr", "fallocate"}
     )
 
-    #: ``write`` never needs to know who asks.
+    #: ``write`` asks who is asking only for a file with setuid or setgid bits.
     lazy_context_operations = frozenset({"write"})
+
+    #: A write or truncation by anyone but root clears setuid and setgid (in the
+    #: session's metadata); there are no capabilities to drop.
+    clears_privileges = True
 
     def __init__(
         self,
@@ -94,7 +98,7 @@ class FsspecStore(AttributeOperations):
         root: str = "",
         *,
         block_size: int = DEFAULT_BLOCK_SIZE,
-        cache_type: str = "blockcache",
+        cache_type: str = "readahead",
         spool_limit: int = DEFAULT_LIMIT,
         spool_directory: str | None = None,
         cache_seconds: float = 1.0,
@@ -228,8 +232,8 @@ class FsspecStore(AttributeOperations):
             self.fs.mkdir(full, create_parents=False)
         if self.directory_markers:
             self.fs.pipe_file(f"{full}/{MARKER}", b"")
-        self._catalog.forget(path)
         self._catalog.kept.discard(path)
+        self._catalog.added(path, DIRECTORY)
         self._metadata.created(path, stat.S_IFDIR, mode & 0o7777, ctx, self._parent(path))
 
     def _needs_markers(self, full: str) -> bool:
@@ -311,9 +315,10 @@ class FsspecStore(AttributeOperations):
             self.fs.mv(self.backend.path(old), self.backend.path(new))
         if source is not None:
             self._files.rename(source, new)
+        info = self._catalog.info(old) if source is None else _file_info(source)
         self._catalog.move(old, new)
         self._metadata.move(old, new)
-        self._catalog.forget(new)
+        self._catalog.added(new, info)
         self._removed(old, renamed=True)
 
     def _hide(self, old: str, hidden: str) -> None:
@@ -349,7 +354,7 @@ class FsspecStore(AttributeOperations):
             raise fail(errno.EPERM, path)
         self._check_name(path)
         self.fs.pipe_file(self.backend.path(path), b"")
-        self._catalog.forget(path)
+        self._catalog.added(path, {"type": "file", "size": 0, "mtime": time.time()})
         self._metadata.created(path, stat.S_IFREG, mode & 0o7777, ctx, self._parent(path))
 
     def _check_name(self, path: str) -> None:
@@ -394,6 +399,7 @@ class FsspecStore(AttributeOperations):
             with file.lock:
                 file.make_empty()
             self._metadata.modified(path, file.mtime_ns)
+            self._metadata.written(path, ctx)
         return handle
 
     def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
@@ -411,6 +417,7 @@ class FsspecStore(AttributeOperations):
             written = file.write(data, offset)
         if file.path is not None:
             self._metadata.modified(file.path, file.mtime_ns)
+            self._metadata.written(file.path, ctx)
         return written
 
     def truncate(
@@ -424,7 +431,7 @@ class FsspecStore(AttributeOperations):
                 raise fail(errno.EISDIR, path)
             handle = self.open(path, os.O_WRONLY)
             try:
-                self.truncate(path, length, handle)
+                self.truncate(path, length, handle, ctx=ctx)
             finally:
                 self.release(path, handle)
             return
@@ -432,6 +439,7 @@ class FsspecStore(AttributeOperations):
             file.truncate(length)
         if file.path is not None:
             self._metadata.modified(file.path, file.mtime_ns)
+            self._metadata.written(file.path, ctx)
 
     def fallocate(
         self,
@@ -450,9 +458,9 @@ class FsspecStore(AttributeOperations):
         """Upload what was written since the last upload (each :manpage:`close(2)`)."""
         file = self._files.handle(fh)
         with file.lock:
-            file.flush()
-        if file.path is not None:
-            self._catalog.forget(file.path)
+            uploaded = file.flush()
+        if uploaded and file.path is not None:
+            self._catalog.added(file.path, _file_info(file))
 
     def fsync(self, path: str | None, datasync: int, fh: int) -> None:
         """Upload now: after ``fsync`` the backend holds the content."""
@@ -463,13 +471,13 @@ class FsspecStore(AttributeOperations):
         file = self._files.handle(fh)
         try:
             with file.lock:
-                file.flush()
+                uploaded = file.flush()
+            if uploaded and file.path is not None:
+                self._catalog.added(file.path, _file_info(file))
         finally:
             if self._files.closed(fh) is not None:
                 with file.lock:
                     file.close()
-            if file.path is not None:
-                self._catalog.forget(file.path)
 
     # -- extended attributes: none (ENOTSUP) -----------------------------------------------
     def getxattr(self, path: str, name: str) -> bytes:
@@ -483,6 +491,11 @@ class FsspecStore(AttributeOperations):
 
     def removexattr(self, path: str, name: str, **_: Any) -> None:
         raise fail(errno.ENOTSUP, path)
+
+
+def _file_info(file: RemoteFile) -> dict[str, Any]:
+    """The ``info`` the backend holds for ``file`` once uploaded."""
+    return {"type": "file", "size": file.size, "mtime": file.mtime_ns / 1e9}
 
 
 def _hidden(path: str) -> bool:

@@ -9,6 +9,7 @@ Every function acts on descriptors the store already resolved under its root.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -18,6 +19,9 @@ from collections.abc import Callable
 from .base import Context
 from .namespace import HIDDEN_PREFIX
 from .paths import fail
+from .permissions import in_group
+
+_SETID = stat.S_ISUID | stat.S_ISGID
 
 
 def stat_mapping(st: os.stat_result) -> dict[str, int]:
@@ -96,6 +100,30 @@ def dropped_hidden(error: OSError, parent: int, name: str) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def kill_privileges(fd: int, ctx: object) -> None:
+    """After a write or truncation of ``fd`` by ``ctx``: clear setuid and setgid as Linux
+    does for anyone but root (setgid with group-execute, or without it for a caller
+    outside the file's group). ``ctx`` is a :class:`~defuse2.store.base.Context`, a
+    function giving one (asked only when the file has such bits), or ``None`` (this
+    process). One :manpage:`fstat(2)` when the file has none."""
+    st = os.fstat(fd)
+    if not st.st_mode & _SETID or not stat.S_ISREG(st.st_mode):
+        return
+    caller = ctx() if callable(ctx) else ctx
+    if not isinstance(caller, Context):
+        caller = Context(os.geteuid(), os.getegid(), os.getpid())
+    if caller.uid == 0:
+        return
+    mode = st.st_mode
+    cleared = mode & stat.S_ISUID
+    if mode & stat.S_ISGID and (mode & stat.S_IXGRP or not in_group(caller, st.st_gid)):
+        cleared |= stat.S_ISGID
+    if cleared:
+        # (not root: the host cleared them itself when this process wrote)
+        with contextlib.suppress(PermissionError):
+            os.fchmod(fd, stat.S_IMODE(mode & ~cleared))
 
 
 def is_hidden(path: str) -> bool:

@@ -135,18 +135,10 @@ SET_ID_CASES = [
 @pytest.mark.parametrize(("mode", "member", "after"), SET_ID_CASES)
 @pytest.mark.parametrize("how", ["write", "truncate", "ftruncate"])
 def test_write_by_another_user_clears_setuid_and_setgid(
-    t: Target, mode: int, member: bool, after: int, how: str, request: pytest.FixtureRequest
+    t: Target, mode: int, member: bool, after: int, how: str
 ) -> None:
     """A write by anyone but root clears setuid; and setgid when group-execute is set,
     or, without it (mandatory locking), when the writer is not in the file's group."""
-    clears_itself = t.store in ("memory", "routed")  # routed: defuse2's kept metadata
-    if not clears_itself and t.mount and mode & 0o2010 == 0o2000 and not member:
-        reason = (
-            "a mounted store that does not clear privileges itself (a DirectoryStore writes "
-            "as the mounting root, whom Linux lets keep setgid without group-execute): the "
-            "kernel asks a FUSE filesystem to clear setgid only with group-execute"
-        )
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     t.write_bytes("f", b"data")
     t.chown("f", 0, EXTRA_GROUP)
     t.chmod("f", mode)
