@@ -15,8 +15,8 @@ The same routes run over a directory (``--store DIR``) or memory (no ``--store``
 Credentials and the endpoint come from the usual places (``AWS_*`` variables,
 ``~/.aws``), or from fsspec's configuration:
 ``FSSPEC_S3='{"endpoint_url": "http://127.0.0.1:9000"}'`` for a local S3-API server.
-Mount with ``-o threads``: each request waits on the network, and other paths should not
-wait with it.
+Each request waits on the network; a slow one holds up only itself, and ``-o threads``
+serves many at once.
 """
 
 import stat

@@ -91,9 +91,16 @@ def test_fallocate_is_eopnotsupp(store: FsspecStore) -> None:
 
 
 @pytest.mark.mount
-def test_unsupported_operations_through_a_mount(memory: tuple[Any, str], mountpoint: str) -> None:
-    fs = FileSystem(store=FsspecStore(*memory))
-    with fs.mounted(mountpoint, threads=True) as mnt:
+@pytest.mark.parametrize("backend", ["memory", "s3"])
+def test_unsupported_operations_through_a_mount(
+    request: pytest.FixtureRequest, backend: str, mountpoint: str
+) -> None:
+    if backend == "memory":
+        store = FsspecStore(*request.getfixturevalue("memory"))
+    else:
+        s3 = s3_filesystem(request.getfixturevalue("s3_endpoint"), "unsupported")
+        store = FsspecStore(s3, f"unsupported/t{next(_roots)}")
+    with FileSystem(store=store).mounted(mountpoint) as mnt:
         (mnt / "f").write_bytes(b"data")
         (mnt / "d").mkdir()
         assert errno_of(lambda: os.link(mnt / "f", mnt / "hard")) == errno.EPERM
@@ -300,7 +307,8 @@ class SlowBackend(MemoryFileSystem):  # type: ignore[misc]
 
 
 @pytest.mark.mount
-def test_a_slow_backend_never_freezes_other_paths(mountpoint: str) -> None:
+@pytest.mark.parametrize("options", [{}, {"threads": True}], ids=["defaults", "threads"])
+def test_a_slow_backend_never_freezes_other_paths(mountpoint: str, options: dict[str, Any]) -> None:
     backend, root = SlowBackend(skip_instance_cache=True), f"/slow-test-{next(_roots)}"
     backend.pipe_file(f"{root}/slow/big", b"s" * 1000)
     backend.pipe_file(f"{root}/fast/small", b"fast")
@@ -316,7 +324,7 @@ def test_a_slow_backend_never_freezes_other_paths(mountpoint: str) -> None:
 
     SlowBackend.release.clear()
     try:
-        with fs.mounted(mountpoint, threads=True) as mnt:
+        with fs.mounted(mountpoint, **options) as mnt:
             stuck = threading.Thread(target=lambda: (mnt / "slow" / "big").read_bytes())
             stuck.start()
             time.sleep(0.3)  # the read is now waiting for the backend

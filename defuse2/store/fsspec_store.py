@@ -32,8 +32,10 @@ guide has the table of what works where):
 
 The store is not ``exclusive`` (:mod:`defuse2.caching`): other clients change the
 backend, so the kernel keeps no file pages from one ``open`` to the next. Every backend
-call blocks its thread: mount with ``-o threads``, so a slow backend holds up only the
-requests that wait for it.
+call blocks its thread; the serving loop brings in spare threads while a call is slow
+(``defuse2.readers``), so a slow backend holds up only the requests that wait for it.
+With many requests waiting on the network at once, ``-o threads`` serves them all in
+parallel from the start.
 """
 
 from __future__ import annotations
