@@ -290,8 +290,16 @@ class RouteMap:
                     implied[parent] = kept or Route(parent, self._implied_directory, implied=True)
                     routes.append(implied[parent])
         self._implied = implied
+        implied_invokers: dict[tuple[str, ...], dict[str, Any]] = {}
         for route in routes:
-            if not route.invokers:
+            if route.invokers:
+                continue
+            if route.implied:  # one resource, no options: the same invokers for the same names
+                shared = implied_invokers.get(route.variables)
+                if shared is None:
+                    shared = implied_invokers[route.variables] = invokers_for(route)
+                route.invokers = shared
+            else:
                 route.invokers = invokers_for(route)
         werkzeug_map = Map(
             [_MatchingRule(r.rule, endpoint=r) for r in routes],
