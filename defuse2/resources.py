@@ -35,7 +35,7 @@ from . import attributes
 from .attributes import Attributes
 from .declared import DeclaredOperations
 from .errors import DefuseError
-from .signatures import call_with
+from .signatures import call_with, parameters
 
 if TYPE_CHECKING:
     from .filesystem import FileSystem
@@ -95,8 +95,9 @@ class ContentFile(Resource):
     Size and slicing are derived. The content is computed when the file is opened, and
     that version is what the open file reads, even while it changes. ``stat`` needs the
     size: the first time a path is looked at, :meth:`content` runs for it; then the size
-    is remembered (and updated by each open) -- except for a dynamic file, whose
-    content is computed for every ``stat``.
+    is remembered (and updated by each open) -- except for a dynamic file, or content
+    that depends on who asks (a ``content`` that names ``ctx``), computed for every
+    ``stat``.
     """
 
     #: Permission bits of the file.
@@ -137,11 +138,16 @@ class ContentFile(Resource):
         data = self._open_contents.get(fh) if fh else None
         if data is not None:
             return len(data)
-        if not self.is_dynamic(path):
+        if self._remembers(path):
             size = self._sizes.get(path)
             if size is not None:
                 return size
         return len(self._content(path, ctx, variables))
+
+    def _remembers(self, path: str) -> bool:
+        """Whether the size of ``path`` may be remembered: not for dynamic content, nor for
+        content that depends on who asks (a ``content`` that names ``ctx``)."""
+        return not self.is_dynamic(path) and "ctx" not in parameters(self.content)[0]
 
     def getattr(self, path: str, ctx: Context, fh: int | None, **variables: Any) -> Attributes:
         """:manpage:`stat(2)`: a regular file as long as its content."""

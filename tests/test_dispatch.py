@@ -684,3 +684,17 @@ def test_a_shape_without_its_method_is_refused_at_registration(fs: FileSystem) -
         class Unsaved(WritableFile):
             def content(self):
                 return ""
+
+
+def test_content_that_depends_on_the_caller_is_computed_for_each_stat(fs: FileSystem) -> None:
+    @fs.route("/whoami")
+    class WhoAmI(ContentFile):
+        def content(self, ctx):
+            return f"{ctx.pid}\n"
+
+    fs.test_client()  # builds the route map
+    asked = [Context(0, 0, 7), Context(0, 0, 12345)]
+    dispatcher = fs.dispatcher(lambda: asked[0])
+    assert dispatcher.getattr("/whoami")["st_size"] == 2
+    asked.pop(0)
+    assert dispatcher.getattr("/whoami")["st_size"] == 6  # not the first caller's size
