@@ -70,6 +70,9 @@ class Operations:
     timeout = 1.0
     #: Whether :meth:`getattr` may set the timeout of each reply (set by the mount).
     per_reply_timeouts = False
+    #: libfuse 2: finds its live configuration inside a callback, or ``None``
+    #: (:func:`defuse2.libfuse2_config.find_config`; set by the mount).
+    find_libfuse2_config: Callable[[], Any] | None = None
     #: Has the kernel forget a path's attributes and pages (libfuse 3; set by the mount).
     invalidator: Invalidator | None = None
     #: The names of files with several hard links, once the invalidator is attached.
@@ -116,15 +119,19 @@ class Operations:
 
     def init(self, path: str) -> None:
         """libfuse 2 (fusepy): the filesystem is mounted and about to be served."""
-        self._started()
+        self.init_with_config(None, None)
 
     def init_with_config(self, conn: Any, config: Any) -> None:
-        """libfuse 3 (mfusepy): the filesystem is mounted and about to be served.
+        """The filesystem is mounted and about to be served (mfusepy; libfuse 2 without
+        ``config``, fusepy without either).
 
         ``config`` is libfuse's live configuration: it reads ``attr_timeout`` and
         ``entry_timeout`` from it as it builds each reply, after the callback returns
-        (:mod:`defuse2.replytimeouts`).
+        (:mod:`defuse2.replytimeouts`). libfuse 2 keeps its own where only
+        :attr:`find_libfuse2_config` finds it.
         """
+        if config is None and self.per_reply_timeouts and self.find_libfuse2_config:
+            config = self.find_libfuse2_config()
         if self.per_reply_timeouts and config is not None:
             self._timeouts = ReplyTimeouts(config, self.timeout)
         if conn is not None:

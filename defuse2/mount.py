@@ -61,12 +61,15 @@ figures are from ``benchmarks/suite.py``:
   (libfuse 2); ``read``, ``write`` and ``close`` keep working.
 - ``use_ino``: ``stat`` shows the inode numbers the filesystem reports (the store's own;
   a stable number per routed path), so hard links share one ``st_ino`` as on a disk.
-- Attribute and entry timeouts per reply (libfuse 3, :mod:`defuse2.replytimeouts`): 1 s
-  for most paths (libfuse's default), 0 for dynamic resources and for files with more
-  than one hard link. libfuse's high-level API gives each name of a hard-linked file its own kernel
+- Attribute and entry timeouts per reply (:mod:`defuse2.replytimeouts`): 1 s for most
+  paths (libfuse's default), 0 for dynamic resources and for files with more than one
+  hard link. libfuse's high-level API gives each name of a hard-linked file its own kernel
   inode, so a change made through one name would otherwise stay invisible through the
-  other for up to a second. On libfuse 2 there is no such hook: hard-linked files can show
-  attributes up to 1 s old through their other names.
+  other for up to a second. libfuse 3 hands its live configuration to ``init``; libfuse
+  2.9 keeps it in its ``struct fuse``, where :mod:`defuse2.libfuse2_config` finds it (and
+  checks it) on x86-64. libfuse 2 cannot tell the kernel to forget what it cached before
+  a ``link(2)``: the old name of a new hard link may show ``st_nlink`` 1 until its
+  attributes expire (up to 1 s), unless something refreshed them (a write does).
 
 The working directory stays as it was (libfuse's ``fuse_daemonize()``, not called here,
 would change it to ``/``; the adapter changes back to it as ``init`` arrives). Before
@@ -80,6 +83,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import functools
 import importlib
 import logging
 import os
@@ -95,6 +99,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .adapter import Operations, operations_class
 from .binding import fuse_class
 from .invalidation import invalidator
+from .libfuse2_config import find_config
 from .mountinfo import is_mounted as is_mounted
 from .mountinfo import mount_entry
 from .options import check_options
@@ -443,7 +448,15 @@ def _prepare(
     encoding = {"encoding": _SURROGATE_CODEC} if name == "fusepy" else {"errors": "surrogateescape"}
 
     operations = adapter(dispatcher)
-    operations.per_reply_timeouts = major == 3  # safe with several threads (replytimeouts)
+    operations.per_reply_timeouts = True  # safe with several threads (replytimeouts)
+    if major == 2:
+        operations.find_libfuse2_config = functools.partial(
+            find_config,
+            module._libfuse,
+            entry=float(settings.get("entry_timeout", 1.0)),  # type: ignore[arg-type]
+            negative=float(settings.get("negative_timeout", 0.0)),  # type: ignore[arg-type]
+            attr=float(settings.get("attr_timeout", 1.0)),  # type: ignore[arg-type]
+        )
     operations.invalidator = invalidator(module._libfuse, major)
     operations.writeback = writeback
     operations.kernel_checks_permissions = bool(settings.get("default_permissions"))

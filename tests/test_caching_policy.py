@@ -79,3 +79,13 @@ def test_a_store_that_clears_privileges_takes_the_duty_over_where_offered() -> N
     conn = Conn(HANDLE_KILLPRIV_V2, 0)
     negotiate(conn, HostDirectory())
     assert conn.want == 0
+
+
+def test_libfuse2_configuration_is_looked_for_only_in_libfuse_2_9() -> None:
+    from defuse2.libfuse2_config import find_config
+
+    class Library:
+        def fuse_version(self) -> int:
+            return 314
+
+    assert find_config(Library(), entry=1.0, negative=0.0, attr=1.0) is None

@@ -180,20 +180,20 @@ def test_rename_of_a_hard_link_over_its_twin_keeps_both(t: Target) -> None:
     assert t.stat("a").st_nlink == 2
 
 
-def expect_mount_hard_link_limit(t: Target, request: pytest.FixtureRequest) -> None:
+def expect_libfuse2_link_source_limit(t: Target, request: pytest.FixtureRequest) -> None:
     """Mark the test as a known failure on libfuse 2 mounts (documented in mount.py)."""
     if t.mount and t.libfuse == "2":
         reason = (
             "libfuse's high-level API gives each name of a hard-linked file its own kernel "
-            "inode; libfuse 2 has no per-reply timeouts, so nlink/size through the other "
-            "name stay stale for up to attr_timeout (documented in defuse2/mount.py)"
+            "inode, and libfuse 2 cannot tell the kernel to forget the attributes it cached "
+            "for the old name before link(2): st_nlink 1 stays until attr_timeout "
+            "(documented in defuse2/mount.py)"
         )
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
-def test_hard_links(t: Target, request: pytest.FixtureRequest) -> None:
+def test_hard_links(t: Target) -> None:
     t.require("hard links")
-    expect_mount_hard_link_limit(t, request)
     t.write_bytes("a", b"shared")
     t.link("a", "b")
     assert t.stat("a").st_nlink == t.stat("b").st_nlink == 2
@@ -219,7 +219,7 @@ def test_hard_link_to_a_symlink_links_the_symlink(
     t: Target, request: pytest.FixtureRequest
 ) -> None:
     t.require("hard links", "symlinks")
-    expect_mount_hard_link_limit(t, request)
+    expect_libfuse2_link_source_limit(t, request)
     t.write_bytes("file", b"x")
     t.symlink("file", "s")
     t.link("s", "s2")
