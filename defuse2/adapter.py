@@ -68,6 +68,9 @@ class Operations:
     #: Seconds the kernel may cache attributes and names: libfuse's default, or the
     #: mount's ``attr_timeout`` option.
     timeout = 1.0
+    #: Seconds for the paths of an exclusive store, where only the kernel changes them;
+    #: the mount's ``attr_timeout`` where it gives one (:mod:`defuse2.caching`).
+    store_timeout = caching.STORE_TIMEOUT
     #: Whether :meth:`getattr` may set the timeout of each reply (set by the mount).
     per_reply_timeouts = False
     #: libfuse 2: finds its live configuration inside a callback, or ``None``
@@ -110,7 +113,6 @@ class Operations:
         with contextlib.suppress(OSError):
             os.chdir(self.directory)
         self._dynamic = getattr(self.dispatcher, "has_dynamic_routes", True)
-        self._exclusive = caching.is_exclusive(getattr(self.dispatcher, "store", None))
         plain = self._timeouts is None and self.hard_links is None
         if plain and type(self).getattr is Operations.getattr:
             # No per-reply timeouts: getattr only hands on, so it is handed on directly.
@@ -130,10 +132,13 @@ class Operations:
         (:mod:`defuse2.replytimeouts`). libfuse 2 keeps its own where only
         :attr:`find_libfuse2_config` finds it.
         """
+        self._exclusive = caching.is_exclusive(getattr(self.dispatcher, "store", None))
+        if not self._exclusive:
+            self.store_timeout = self.timeout
         if config is None and self.per_reply_timeouts and self.find_libfuse2_config:
             config = self.find_libfuse2_config()
         if self.per_reply_timeouts and config is not None:
-            self._timeouts = ReplyTimeouts(config, self.timeout)
+            self._timeouts = ReplyTimeouts(config, max(self.timeout, self.store_timeout))
         if conn is not None:
             caching.negotiate(conn, getattr(self.dispatcher, "store", None), self.writeback)
         if self.invalidator is not None:
@@ -150,26 +155,35 @@ class Operations:
     def getattr(self, path: str | None, fh: int | None = None) -> Mapping[str, int]:
         """:manpage:`stat(2)`; on libfuse 3 it also sets how long the answer may be cached.
 
-        Dynamic resources, files with several hard links and files unlinked while open get
-        0 s: the kernel asks again on every ``stat``, so no name shows attributes that
-        changed through another (and libfuse's own ``st_nlink`` correction for a hidden,
-        unlinked file, made only in its ``getattr`` replies, is always the one seen).
+        The paths of an exclusive store get :attr:`store_timeout` (60 s), other paths
+        :attr:`timeout` (1 s). Dynamic resources, files with several hard links and files
+        unlinked while open get 0 s: the kernel asks again on every ``stat``, so no name
+        shows attributes that changed through another (and libfuse's own ``st_nlink``
+        correction for a hidden, unlinked file, made only in its ``getattr`` replies, is
+        always the one seen).
         """
         attributes = self._getattr(path, fh)
         if self.hard_links is not None:
             self.hard_links.saw(path, attributes)
         if self._timeouts is not None:
-            hidden = path is None or HIDDEN_PREFIX in path
-            if hidden:
+            if path is None or HIDDEN_PREFIX in path:
                 # A file unlinked while open, asked about through libfuse's hidden name:
                 # libfuse's getattr reply counts that name off st_nlink once more.
                 attributes = {**attributes, "st_nlink": attributes["st_nlink"] + 1}
-            self._timeouts.choose(
-                hidden
-                or (attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"]))
-                or (self._dynamic and self.dispatcher.is_dynamic(path))
-            )
+                self._timeouts.choose(0.0)
+            else:
+                self._timeouts.choose(self._reply_timeout(path, attributes))
         return attributes
+
+    def _reply_timeout(self, path: str, attributes: Mapping[str, int]) -> float:
+        """How long the kernel may keep the attributes and the name of ``path``."""
+        if attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"]):
+            return 0.0  # another name of the file may change it
+        if self._dynamic and self.dispatcher.is_dynamic(path):
+            return 0.0
+        if self.store_timeout != self.timeout and self.dispatcher.describe(path)[0] == "store":
+            return self.store_timeout
+        return self.timeout
 
     def readdir(self, path: str | None, fh: int | None) -> list[str]:
         """:manpage:`readdir(3)`."""

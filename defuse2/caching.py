@@ -38,6 +38,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+#: Seconds the kernel may keep the attributes and names of an exclusive store's paths
+#: (the plain reference's): it forgets itself what it changes, and nothing else does.
+STORE_TIMEOUT = 60.0
+
 #: ``FUSE_CAP_AUTO_INVAL_DATA`` (libfuse 3's ``fuse_common.h``).
 AUTO_INVAL_DATA = 1 << 12
 #: ``FUSE_CAP_WRITEBACK_CACHE``.

@@ -61,15 +61,17 @@ figures are from ``benchmarks/suite.py``:
   (libfuse 2); ``read``, ``write`` and ``close`` keep working.
 - ``use_ino``: ``stat`` shows the inode numbers the filesystem reports (the store's own;
   a stable number per routed path), so hard links share one ``st_ino`` as on a disk.
-- Attribute and entry timeouts per reply (:mod:`defuse2.replytimeouts`): 1 s for most
-  paths (libfuse's default), 0 for dynamic resources and for files with more than one
-  hard link. libfuse's high-level API gives each name of a hard-linked file its own kernel
-  inode, so a change made through one name would otherwise stay invisible through the
-  other for up to a second. libfuse 3 hands its live configuration to ``init``; libfuse
-  2.9 keeps it in its ``struct fuse``, where :mod:`defuse2.libfuse2_config` finds it (and
-  checks it) on x86-64. libfuse 2 cannot tell the kernel to forget what it cached before
-  a ``link(2)``: the old name of a new hard link may show ``st_nlink`` 1 until its
-  attributes expire (up to 1 s), unless something refreshed them (a write does).
+- Attribute and entry timeouts per reply (:mod:`defuse2.replytimeouts`): 60 s for the
+  paths of an exclusive store (the ``MemoryStore``; only the kernel changes them), 1 s
+  for routed paths and other stores (libfuse's default), 0 for dynamic resources and for
+  files with more than one hard link; ``attr_timeout`` replaces 60 and 1 s. libfuse's
+  high-level API gives each name of a hard-linked file its own kernel inode, so a change
+  made through one name would otherwise stay invisible through the other. libfuse 3
+  hands its live configuration to ``init``; libfuse 2.9 keeps it in its ``struct fuse``,
+  where :mod:`defuse2.libfuse2_config` finds it (and checks it) on x86-64. libfuse 2
+  cannot tell the kernel to forget what it cached before a ``link(2)``: the old name of
+  a new hard link may show ``st_nlink`` 1 until its attributes expire (up to 1 s),
+  unless something refreshed them (a write does).
 
 The working directory stays as it was (libfuse's ``fuse_daemonize()``, not called here,
 would change it to ``/``; the adapter changes back to it as ``init`` arrives). Before
@@ -462,6 +464,7 @@ def _prepare(
     operations.kernel_checks_permissions = bool(settings.get("default_permissions"))
     if "attr_timeout" in settings:  # the caller's timeout is the base of the per-reply ones
         operations.timeout = float(settings["attr_timeout"])  # type: ignore[arg-type]
+        operations.store_timeout = operations.timeout
     return _Prepared(_fuse_class(name), operations, {**encoding, **settings}, major)
 
 

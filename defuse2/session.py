@@ -229,9 +229,11 @@ def serve(
             _function(library, "fuse_unmount", None, ctypes.c_char_p, _void_p)(mountpoint, channel)
             raise MountFailed(3)
     else:
-        new = _function(
-            library, "fuse_new", _void_p, ctypes.POINTER(FuseArgs), _void_p, ctypes.c_size_t,
-            _void_p,
+        # libfuse 3.17 and later export fuse_new only under symbol versions (the header
+        # picks one): 3.1's is the call every libfuse 3 since 3.1 answers.
+        new = _versioned(
+            library, "fuse_new", "FUSE_3.1", _void_p, ctypes.POINTER(FuseArgs), _void_p,
+            ctypes.c_size_t, _void_p,
         )  # fmt: skip
         fuse = new(ctypes.byref(args), operations, size, None)
         if not fuse:

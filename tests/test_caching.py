@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -324,3 +325,40 @@ def test_writeback_cache_needs_libfuse_3(tmp_path: Path) -> None:
 
     with pytest.raises(OptionError, match="libfuse 3 only"):
         FileSystem().mount(tmp_path, binding="fusepy", writeback_cache=True)
+
+
+# -- attribute and entry timeouts ----------------------------------------------------------
+
+
+def test_the_kernel_keeps_the_store_s_names_and_attributes_past_a_second(
+    mounted: RequestLog,
+) -> None:
+    """libfuse's default is 1 s; only the kernel changes the store, so it may keep them."""
+    directory = mounted.root / "kept"
+    directory.mkdir()
+    for index in range(20):
+        (directory / f"f{index}").write_bytes(b"x")
+    sizes = [os.stat(directory / f"f{index}").st_size for index in range(20)]
+    time.sleep(1.2)
+
+    def stat_all() -> None:
+        assert [os.stat(directory / f"f{index}").st_size for index in range(20)] == sizes
+
+    requests = mounted.count_until(stat_all, lambda counts: not counts)
+    assert not requests  # no LOOKUP, no GETATTR
+
+
+def test_routed_and_dynamic_names_are_asked_for_again(mounted: RequestLog) -> None:
+    routed, dynamic = mounted.root / "routed.txt", mounted.root / "dynamic.txt"
+    os.stat(routed)
+    os.stat(dynamic)
+    with mounted.count() as requests:
+        os.stat(dynamic)  # 0 s: asked at once
+    assert requests["LOOKUP"] == 1
+    with mounted.count() as requests:
+        os.stat(routed)  # libfuse's 1 s: kept for now...
+    assert not requests
+    time.sleep(1.2)
+    with mounted.count() as requests:
+        os.stat(routed)  # ... and asked again after it
+    assert requests["LOOKUP"] == 1

@@ -34,27 +34,25 @@ def run_in_thread(function: object) -> None:
 
 def test_one_thread_gets_the_timeout_each_answer_asks_for() -> None:
     config = SimpleNamespace(attr_timeout=-1.0, entry_timeout=-1.0)
-    timeouts = ReplyTimeouts(config, 1.5)
-    assert (config.attr_timeout, config.entry_timeout) == (1.5, 1.5)
-    timeouts.choose(True)
-    assert (config.attr_timeout, config.entry_timeout) == (0.0, 0.0)
-    timeouts.choose(False)
-    assert (config.attr_timeout, config.entry_timeout) == (1.5, 1.5)
+    timeouts = ReplyTimeouts(config, 60.0)
+    assert (config.attr_timeout, config.entry_timeout) == (60.0, 60.0)
+    for seconds in (0.0, 1.5, 60.0, 1.5, 0.0, 60.0):
+        timeouts.choose(seconds)
+        assert (config.attr_timeout, config.entry_timeout) == (seconds, seconds)
     assert timeouts.pending == 0
 
 
-def test_a_volatile_reply_keeps_zero_until_its_thread_comes_back() -> None:
+def test_a_shorter_reply_keeps_its_timeout_until_its_thread_comes_back() -> None:
     config = SimpleNamespace(attr_timeout=1.0, entry_timeout=1.0)
-    timeouts = ReplyTimeouts(config, 1.0)
-    timeouts.choose(True)  # this thread may not have sent its 0 s reply yet
-    run_in_thread(lambda: timeouts.choose(False))  # another thread: harmless 0 s for it
-    assert config.attr_timeout == 0.0
+    timeouts = ReplyTimeouts(config, 60.0)
+    timeouts.choose(1.0)  # this thread may not have sent its 1 s reply yet
+    run_in_thread(lambda: timeouts.choose(60.0))  # another thread: harmless 1 s for it
+    assert config.attr_timeout == 1.0
     assert timeouts.pending == 1
-    run_in_thread(lambda: timeouts.choose(True))
-    assert timeouts.pending == 2
-    timeouts.choose(False)  # this thread's reply is sent; the other's may not be
-    assert config.attr_timeout == 0.0
-    assert timeouts.pending == 1
+    run_in_thread(lambda: timeouts.choose(0.0))
+    assert (timeouts.pending, config.attr_timeout) == (2, 0.0)
+    timeouts.choose(60.0)  # this thread's reply is sent; the other's (0 s) may not be
+    assert (timeouts.pending, config.attr_timeout) == (1, 0.0)
 
 
 # -- mounted -------------------------------------------------------------------------------
