@@ -13,6 +13,9 @@ Where it sits: kernel -> libfuse -> binding -> defuse2 dispatcher -> these.
 ``hello_fs``
     One routed resource, ``/<name>.<ext>``: 16 files of 8 KiB to stat, read and
     rewrite in place, for ``routed_overhead.py``.
+``hello_blocking_fs``, ``hello_async_fs``
+    The same with the route marked ``blocking`` (its methods run on the pool), and with
+    ``async def`` methods (run on the event loop), for ``slow_calls.py``.
 """
 
 from __future__ import annotations
@@ -113,5 +116,29 @@ class Hello(Resource):
         return bytes(HELLO[name][offset : offset + size])
 
     def write(self, data: bytes, offset: int, name: str) -> int:
+        HELLO[name][offset : offset + len(data)] = data
+        return len(data)
+
+
+hello_blocking_fs = FileSystem()
+hello_blocking_fs.add_route("/<name>.<ext>", Hello, blocking=True)
+
+hello_async_fs = FileSystem()
+
+
+@hello_async_fs.route("/<name>.<ext>")
+class AsyncHello(Resource):
+    """``Hello`` with ``async def`` methods: run on the filesystem's event loop."""
+
+    async def getattr(self, name: str) -> dict[str, int]:
+        try:
+            return _hello_attrs[name]
+        except KeyError:
+            raise FileNotFoundError(errno.ENOENT, "no such file") from None
+
+    async def read(self, size: int, offset: int, name: str) -> bytes:
+        return bytes(HELLO[name][offset : offset + size])
+
+    async def write(self, data: bytes, offset: int, name: str) -> int:
         HELLO[name][offset : offset + len(data)] = data
         return len(data)

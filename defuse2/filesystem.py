@@ -22,19 +22,25 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from .dispatch import Dispatcher
 from .errors import DefuseError
+from .lifecycle import Lifecycle
+from .operations import ARGUMENTS
 from .resources import FunctionDirectory, FunctionFile, ImpliedDirectory, Resource
 from .routing import Route, RouteMap
+from .runner import DEFAULT_TIMEOUT, Runner, refuse_coroutine_functions
 from .scaffold import Group, Scaffold, Source, join_rule
 from .store.base import Context, Store
 
 if TYPE_CHECKING:
+    from .invalidation import Invalidator
     from .testing import TestClient
+
+H = TypeVar("H", bound=Callable[[], Any])
 
 
 class RouteInfo(NamedTuple):
@@ -62,6 +68,9 @@ class FileSystem(Scaffold):
     :param store: a :class:`~defuse2.store.base.Store` to use instead of a new
         :class:`~defuse2.store.memory.MemoryStore`.
     :param converters: extra werkzeug converters, by name, for the rules.
+    :param timeout: seconds an ``async def`` or ``blocking`` resource method may take
+        before it answers ``ETIMEDOUT`` (``None``: no limit); a route's own ``timeout=``
+        wins (see :mod:`defuse2.runner`).
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class FileSystem(Scaffold):
         max_nodes: int | None = None,
         store: Store | None = None,
         converters: Mapping[str, type] | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         if store is None:
             from .store.memory import MemoryStore
@@ -84,13 +94,22 @@ class FileSystem(Scaffold):
                 "quota and max_nodes configure the default store; "
                 "give them to your own store instead"
             )
+        refuse_coroutine_functions(store, ARGUMENTS, type(store).__name__)
+        for converter in (converters or {}).values():
+            refuse_coroutine_functions(converter, ("to_python", "to_url"), converter.__name__)
         self.store: Store = store
+        #: Runs the ``async def`` and ``blocking`` methods (its
+        #: :meth:`~defuse2.runner.Runner.loop` is the filesystem's event loop).
+        self.runner = Runner(timeout)
+        self.lifecycle = Lifecycle(self.runner)
+        self._invalidators: list[Invalidator] = []
         implied = ImpliedDirectory()
         implied.filesystem = self
         self.url_map = RouteMap(converters, implied_directory=implied)
         self.start_time_ns = time.time_ns()
         self._instances: dict[type, Resource] = {}
         self._mounts = 0
+        self._sessions = 0  # mounts and test clients serving now (see serving())
 
     # -- registration -------------------------------------------------------------------
     def register(self, group: Group, prefix: str | None = None) -> None:
@@ -192,6 +211,66 @@ class FileSystem(Scaffold):
         from .testing import TestClient
 
         return TestClient(self)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def on_start(self, hook: H) -> H:
+        """Run ``hook()`` (plain or ``async def``) when the filesystem starts serving,
+        before the first request: open connections there. If it raises, the mount fails
+        with a message naming it. See :mod:`defuse2.lifecycle`."""
+        return self.lifecycle.on_start(hook)
+
+    def on_stop(self, hook: H) -> H:
+        """Run ``hook()`` (plain or ``async def``) when the filesystem stops serving,
+        after the last request: close connections there. What it raises is logged."""
+        return self.lifecycle.on_stop(hook)
+
+    @contextmanager
+    def serving(self, invalidator: Invalidator | None = None) -> Iterator[None]:
+        """Run the start hooks, then the block, then the stop hooks; mounts and the test
+        client used in a ``with`` block do this around serving.
+
+        :param invalidator: what tells this mount's kernel to forget a path
+            (:meth:`invalidate`), if anything can.
+        :raises ~defuse2.lifecycle.StartError: a start hook raised.
+        """
+        self.lifecycle.start()
+        self._sessions += 1
+        if invalidator is not None:
+            self._invalidators.append(invalidator)
+        try:
+            yield
+        finally:
+            if invalidator is not None:
+                self._invalidators.remove(invalidator)
+            try:
+                self.lifecycle.stop()
+            finally:
+                self._sessions -= 1
+                if not self._sessions:
+                    self.runner.stop()  # cancels what still runs on the event loop
+
+    def invalidate(self, path: str, wait: float = 0.0) -> None:
+        """Tell the kernel that the content and attributes of ``path`` changed behind
+        its back: it forgets what it cached for that name and asks again next time. The
+        resource serving ``path`` is told first (:meth:`~defuse2.Resource.invalidated`), so that
+        a :class:`~defuse2.ContentFile` computes the size anew.
+
+        Call it from anywhere (a resource method, a hook, a task on the event loop, another
+        thread); the kernel is told from a thread of its own, in order, soon after.
+
+        :param wait: seconds to wait until the kernel was told (0: return at once).
+
+        On libfuse 3 this is ``fuse_invalidate_path()``. libfuse 2's high-level API has
+        no such call: there it does nothing, and a changed routed file is seen at its next
+        ``open`` (the kernel keeps no routed file's pages from one open to the next) with
+        attributes at most ``attr_timeout`` old (1 s). Routes whose content changes all
+        the time are better declared ``dynamic``. The test client caches nothing.
+        """
+        found = self.url_map.match(path)
+        if found is not None:
+            found[0].resource.invalidated(path)  # what defuse2 itself remembers, first
+        for invalidator in list(self._invalidators):
+            invalidator.invalidate(path, wait)
 
     def mount(self, mountpoint: str | Path, foreground: bool = True, **options: Any) -> None:
         """Mount at ``mountpoint`` and serve until unmounted (or SIGINT/SIGTERM).

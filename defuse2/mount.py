@@ -102,6 +102,7 @@ from .adapter import Operations, operations_class
 from .binding import fuse_class
 from .invalidation import invalidator
 from .libfuse2_config import find_config
+from .lifecycle import StartError
 from .mountinfo import is_mounted as is_mounted
 from .mountinfo import mount_entry
 from .options import check_options
@@ -476,9 +477,9 @@ def _serving(
     binding: str | None,
     options: Mapping[str, object],
     unchecked_options: Mapping[str, object] | None,
-) -> tuple[Serving, int]:
-    """Check, then prepare a mount of ``filesystem`` on ``mountpoint``, ready to start; the
-    libfuse major. Mount point, options and permissions are checked before anything runs."""
+) -> tuple[Serving, Operations]:
+    """Check, then prepare a mount of ``filesystem`` on ``mountpoint``, ready to start, and
+    its adapter. Mount point, options and permissions are checked before anything runs."""
     fuse_class, operations, arguments, major = _prepare(
         filesystem,
         trace=trace,
@@ -511,7 +512,18 @@ def _serving(
         is_mounted=is_live,
         abort=lambda: _abort_connection(device[0] if device else None),
     )
-    return serving, major
+    return serving, operations
+
+
+@contextlib.contextmanager
+def _hooks(filesystem: FileSystem, operations: Operations) -> Iterator[None]:
+    """:meth:`FileSystem.serving` for this mount: its start hooks run before, its stop
+    hooks after; a failing start hook fails the mount with :class:`MountError`."""
+    try:
+        with filesystem.serving(operations.invalidator):
+            yield
+    except StartError as error:  # raised by the start hooks only
+        raise MountError(str(error)) from error
 
 
 def mount(
@@ -545,7 +557,7 @@ def mount(
     :raises MountError: the mount point is unusable or libfuse failed.
     """
     path = os.path.abspath(mountpoint)
-    serving, _ = _serving(
+    serving, operations = _serving(
         filesystem,
         path,
         trace=trace,
@@ -553,10 +565,11 @@ def mount(
         options=options,
         unchecked_options=unchecked_options,
     )
-    report = None if foreground else daemonize()
+    report = None if foreground else daemonize()  # hooks and threads belong to the child
     requested = threading.Event()
-    with stop_signals(requested.set):
+    with stop_signals(requested.set), contextlib.ExitStack() as stack:
         try:
+            stack.enter_context(_hooks(filesystem, operations))
             serving.start(timeout=30.0)
         except BaseException as exc:
             if report is not None:
@@ -596,7 +609,7 @@ def mounted(
         not appear within ``timeout``.
     """
     path = os.path.abspath(mountpoint)
-    serving, _ = _serving(
+    serving, operations = _serving(
         filesystem,
         path,
         trace=trace,
@@ -604,10 +617,11 @@ def mounted(
         options=options,
         unchecked_options=unchecked_options,
     )
-    serving.start(timeout=timeout)
-    try:
-        yield Path(path)
-    finally:
-        serving.stop()
+    with _hooks(filesystem, operations):
+        serving.start(timeout=timeout)
+        try:
+            yield Path(path)
+        finally:
+            serving.stop()
     if serving.failure is not None and not isinstance(serving.failure, MountFailed):
         raise serving.failure

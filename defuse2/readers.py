@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .session import Session
@@ -48,13 +48,30 @@ _current = threading.local()  # .readers: the SpareReaders whose requests this t
 _active: list[SpareReaders] = []  # for libfuse's own worker threads (``-o threads``)
 
 
-def waiting() -> contextlib.AbstractContextManager[None]:
-    """Wrap a wait on a slow call: meanwhile another thread reads the next request.
+class Request(Protocol):
+    """The request a thread waits for, as :func:`waiting` gives it."""
+
+    def interrupted(self) -> bool:
+        """Whether its caller gave up (a signal) or the mount is stopping."""
+
+
+class _NoRequest:
+    """Outside a mounted filesystem's callback (the test client): never interrupted."""
+
+    def interrupted(self) -> bool:
+        return False
+
+
+def waiting() -> contextlib.AbstractContextManager[Request]:
+    """Wrap a wait on a slow call: meanwhile another thread reads the next request, and
+    the wait can look whether its request was interrupted.
 
     Outside a mounted filesystem's callback (the test client) it does nothing.
     """
-    readers = getattr(_current, "readers", None) or (_active[-1] if _active else None)
-    return readers.waiting() if readers is not None else contextlib.nullcontext()
+    readers = getattr(_current, "readers", None)
+    if readers is None and _active and _active[-1].serves_this_thread():
+        readers = _active[-1]  # a worker thread of libfuse's own threaded loop
+    return readers.waiting() if readers is not None else contextlib.nullcontext(_NoRequest())
 
 
 class SpareReaders:
@@ -75,6 +92,7 @@ class SpareReaders:
         self._waits = 0  # calls inside waiting()
         self._stuck = 0  # callbacks the watchdog saw running for a whole interval
         self._stopping = threading.Event()
+        self._ending = threading.Event()  # the mount stops: waits end now
         self._watchdog = threading.Thread(target=self._watch, name="defuse2 watchdog", daemon=True)
         self.started = 0  # spare readers started so far
 
@@ -88,7 +106,7 @@ class SpareReaders:
         self._watchdog.start()
 
     @contextlib.contextmanager
-    def waiting(self) -> Iterator[None]:
+    def waiting(self) -> Iterator[Request]:
         """The calling thread waits on a slow call: see that a spare reader is free."""
         with self._lock:
             self._waits += 1
@@ -96,10 +114,23 @@ class SpareReaders:
         if spawn:
             self._spawn()
         try:
-            yield
+            yield self
         finally:
             with self._lock:
                 self._waits -= 1
+
+    def interrupted(self) -> bool:
+        """Whether the request this thread serves was interrupted (``FUSE_INTERRUPT``:
+        its caller got a signal), or the mount is stopping (see :meth:`end_waits`)."""
+        return self._ending.is_set() or self._session.interrupted()
+
+    def serves_this_thread(self) -> bool:
+        """Whether the calling thread is inside one of this session's requests."""
+        return self._session.serving_here()
+
+    def end_waits(self) -> None:
+        """The mount is stopping: every wait on a slow call ends now (``EINTR``)."""
+        self._ending.set()
 
     def stop(self, unmount: Callable[[], object]) -> None:
         """After the loop: end the watchdog, wake the spare readers (``unmount`` makes

@@ -88,6 +88,11 @@ class Resource(DeclaredOperations):
         found = self.filesystem.url_map.match(path)
         return found[0].dynamic if found is not None else self.dynamic
 
+    def invalidated(self, path: str) -> None:
+        """``path``'s content changed elsewhere (:meth:`FileSystem.invalidate` says so):
+        forget what this resource remembers about it. Override to drop your own caches;
+        the base class remembers nothing."""
+
 
 class ContentFile(Resource):
     """A read-only file whose whole content comes from :meth:`content`.
@@ -132,6 +137,10 @@ class ContentFile(Resource):
             with contextlib.suppress(KeyError, RuntimeError, StopIteration):
                 del sizes[next(iter(sizes))]
         sizes[path] = size
+
+    def invalidated(self, path: str) -> None:
+        """Forget the remembered size of ``path``: the next ``stat`` computes it anew."""
+        self._sizes.pop(path, None)
 
     def _size(self, path: str, ctx: Context, fh: int | None, variables: Mapping[str, Any]) -> int:
         """The size ``stat`` reports: the open file's, the remembered one, or a new one."""

@@ -150,6 +150,10 @@ class Route:
 #: each with what its value must be. An unknown option is a registration error.
 ROUTE_OPTIONS: dict[str, tuple[type, ...]] = {
     "dynamic": (bool,),
+    # seconds an async or blocking method may take (None: no limit); see defuse2.runner
+    "timeout": (int, float),
+    # run the resource's plain methods on the filesystem's pool, within the timeout
+    "blocking": (bool,),
 }
 
 

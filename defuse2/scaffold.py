@@ -39,7 +39,11 @@ class Scaffold:
             filesystem, without arguments, and shared by all its routes) or an instance
             (for a resource that takes arguments: ``Table("users")``).
         :param options: route options: ``dynamic=True`` marks the content as changing
-            behind the kernel's back, whatever the resource's ``dynamic`` says.
+            behind the kernel's back, whatever the resource's ``dynamic`` says;
+            ``timeout=SECONDS`` is how long an ``async def`` or ``blocking`` method may
+            take (``None``: no limit; default: the filesystem's); ``blocking=True`` runs
+            the resource's plain methods on the filesystem's pool of threads, so that the
+            timeout can cut the wait (see :doc:`/howto/network`).
         :raises DefuseError: a bad rule, a bad resource, a method asking for a name the
             route cannot give, an unknown option, or a filesystem that is mounted.
         """
@@ -66,8 +70,11 @@ class Scaffold:
 
         return decorator
 
-    def file(self, rule: str, *, mode: int = 0o444, dynamic: bool = False) -> Callable[[F], F]:
-        """Serve ``rule`` as a read-only file whose content the function returns.
+    def file(
+        self, rule: str, *, mode: int = 0o444, dynamic: bool = False, **options: Any
+    ) -> Callable[[F], F]:
+        """Serve ``rule`` as a read-only file whose content the function (plain or
+        ``async def``) returns; ``options`` as for :meth:`add_route`.
 
         ::
 
@@ -78,17 +85,19 @@ class Scaffold:
 
         def decorator(function: F) -> F:
             _check_function("file", rule, function)
-            self._record(rule, functools.partial(FunctionFile, function, mode, dynamic), {})
+            made = functools.partial(FunctionFile, function, mode, dynamic)
+            self._record(rule, made, dict(options))
             return function
 
         return decorator
 
-    def directory(self, rule: str) -> Callable[[F], F]:
-        """Serve ``rule`` as a read-only directory whose names the function returns."""
+    def directory(self, rule: str, **options: Any) -> Callable[[F], F]:
+        """Serve ``rule`` as a read-only directory whose names the function (plain or
+        ``async def``) returns; ``options`` as for :meth:`add_route`."""
 
         def decorator(function: F) -> F:
             _check_function("directory", rule, function)
-            self._record(rule, functools.partial(FunctionDirectory, function), {})
+            self._record(rule, functools.partial(FunctionDirectory, function), dict(options))
             return function
 
         return decorator

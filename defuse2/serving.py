@@ -122,6 +122,8 @@ class Serving:
 
     def stop(self) -> bool:
         """Unmount and end the loop, never waiting on a hung method: whether it ended."""
+        if self.readers is not None:
+            self.readers.end_waits()  # calls waiting on the event loop or the pool end now
         if not self._unmount():
             log.error("could not unmount %s", self.path)
         if self.ended.wait(GRACE):

@@ -116,6 +116,8 @@ class Session:
             )
             self._process = _function(library, "fuse_session_process_buf", None, _void_p, _buf_p)
         self._exit = _function(library, "fuse_session_exit", None, _void_p)
+        self._get_context = _function(library, "fuse_get_context", _void_p)
+        self._interrupted = _function(library, "fuse_interrupted", ctypes.c_int)
 
     def new_buffer(self) -> tuple[FuseBuf, Any]:
         """A request buffer for one reader thread, and what keeps its memory alive."""
@@ -147,6 +149,16 @@ class Session:
         if self.major == 3 and buffer.mem:
             ctypes.CDLL(None).free(_void_p(buffer.mem))
             buffer.mem = None
+
+    def serving_here(self) -> bool:
+        """Whether the calling thread has served a request of libfuse (it has a context)."""
+        return bool(self._get_context())
+
+    def interrupted(self) -> bool:
+        """Whether the request the calling thread serves was interrupted: the kernel sent
+        ``FUSE_INTERRUPT`` for it (its caller got a signal). ``False`` on a thread that
+        serves no request (libfuse 2 would read through a null pointer there)."""
+        return self.serving_here() and bool(self._interrupted())
 
     def exit(self) -> None:
         """Ask libfuse's loop to end after the request it is serving."""

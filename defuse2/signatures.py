@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import DefuseError
 from .operations import ARGUMENTS, EXTRAS
+from .runner import check_not_async_generator, wrap_invokers
 
 if TYPE_CHECKING:
     from .routing import Route
@@ -124,11 +125,13 @@ def check_route(route: Route) -> None:
     for op in ARGUMENTS:
         method = getattr(resource, op, None)
         if callable(method):
+            check_not_async_generator(method, f"{type(resource).__name__}.{op}()")
             check(method, op, route.variables, route.rule)
     for name, arguments in getattr(resource, "injected", {}).items():
         helper = getattr(resource, name)
         if getattr(helper, "required", False):
             raise DefuseError(f"{type(resource).__name__} must define {name}()")
+        check_not_async_generator(helper, f"{type(resource).__name__}.{name}()")
         check(helper, None, route.variables, route.rule, arguments)
 
 
@@ -144,7 +147,7 @@ def invokers_for(route: Route) -> dict[str, Invoker]:
         method = getattr(resource, op, None)
         if callable(method):
             found[op] = invoker(method, op, route.variables)
-    return found
+    return wrap_invokers(route, found)  # async def and blocking methods wait elsewhere
 
 
 def ignores_context(method: M) -> M:

@@ -47,13 +47,16 @@ nitpick_ignore = [
     ("py:class", "os.statvfs_result"),
     # mount.mounted()'s return type, unresolved behind @contextmanager: pathlib.Path.
     ("py:class", "Path"),
+    # Where asyncio defines what it documents as asyncio.AbstractEventLoop.
+    ("py:class", "asyncio.events.AbstractEventLoop"),
 ]
 nitpick_ignore_regex = [
     # Type variables of the decorators: each returns what it is given, unchanged.
-    ("py:class", r"defuse2\.scaffold\.[RF]"),
+    ("py:class", r"defuse2\.scaffold\.[RF]|defuse2\.(filesystem|lifecycle)\.H"),
     # Internal modules and classes named in docstrings; they are not in the reference.
     ("py:(mod|class)", r"defuse2\.(adapter|binding|caching|cstat|store\.beneath)(\..*)?"),
     ("py:(mod|class)", r"defuse2\.(readers|replytimeouts|serving|session|threadstate)(\..*)?"),
+    ("py:class", r"(defuse2\.invalidation\.)?Invalidator"),
     ("py:class", r"(defuse2\.dispatch\.)?Dispatcher|defuse2\.scaffold\.Scaffold"),
 ]
 

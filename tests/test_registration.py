@@ -223,7 +223,9 @@ def test_route_options(fs: FileSystem) -> None:
 
     dispatcher = fs.dispatcher()
     assert dispatcher.is_dynamic("/clock") and not dispatcher.is_dynamic("/still")
-    with pytest.raises(DefuseError, match="unknown option 'timeot'; route options: dynamic"):
+    with pytest.raises(
+        DefuseError, match="unknown option 'timeot'; route options: blocking, dynamic, timeout"
+    ):
         fs.add_route("/x", Clock, timeot=3)
     with pytest.raises(DefuseError, match="option dynamic='yes' must be bool"):
         fs.add_route("/y", Clock, dynamic="yes")

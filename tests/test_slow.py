@@ -37,12 +37,22 @@ PROMPT = 2.0  # seconds within which the mount must be gone after a signal
 APP = textwrap.dedent(
     f'''
     """A filesystem with one read that hangs (env SLOW_SECONDS: for how long)."""
+    import asyncio
     import os
     import time
 
     from defuse2 import FileSystem, Resource, attributes
 
     fs = FileSystem()
+
+    @fs.route("/async/<int:tenths>/<name>", dynamic=True)
+    class Awaiting(Resource):
+        def getattr(self, tenths, name):
+            return attributes.file(size=5)
+
+        async def read(self, tenths, name, size, offset):
+            await asyncio.sleep(tenths / 10)
+            return b"done\\n"[offset : offset + size]
 
     @fs.route("/slow.txt")
     class Slow(Resource):
@@ -146,7 +156,7 @@ def check_other_paths_answer(root: Path) -> None:
     assert elapsed(os.mkdir, root / "made") < 1.0
     assert elapsed((root / "made" / "note").write_bytes, b"kept") < 1.0
     assert elapsed(os.listdir, root) < 1.0
-    assert sorted(os.listdir(root)) == ["fast.txt", "made", "slow.txt"]
+    assert sorted(os.listdir(root)) == ["async", "fast.txt", "made", "slow.txt"]
 
 
 @pytest.mark.mount
@@ -199,6 +209,33 @@ def serving_process(root: Path) -> int:
             if str(root).encode() in command and b"defuse2" in command:
                 return int(entry)
     raise AssertionError(f"no process serves {root}")
+
+
+@pytest.mark.mount
+def test_twenty_async_reads_of_a_second_each_finish_together(server: Server) -> None:
+    server.start("--foreground")
+    readers = [
+        subprocess.Popen(["cat", str(server.root / f"async/10/file{n}")], stdout=subprocess.PIPE)
+        for n in range(20)
+    ]
+    start = time.monotonic()
+    assert [reader.communicate(timeout=HANG)[0] for reader in readers] == [b"done\n"] * 20
+    elapsed = time.monotonic() - start
+    assert elapsed < 6, f"{elapsed:.1f} s: not concurrent (one after the other takes 20 s)"
+
+
+@pytest.mark.mount
+def test_ctrl_c_ends_a_client_waiting_on_an_async_read(server: Server) -> None:
+    server.start("--foreground")
+    client = subprocess.Popen(["cat", str(server.root / "async/600/x")], stdout=subprocess.PIPE)
+    time.sleep(0.5)
+    start = time.monotonic()
+    client.send_signal(signal.SIGINT)  # the kernel sends FUSE_INTERRUPT; defuse2: EINTR
+    assert client.wait(timeout=HANG) == -signal.SIGINT
+    assert time.monotonic() - start < PROMPT  # not the 60 s the read awaits
+    assert client.stdout is not None and client.stdout.read() == b""
+    client.stdout.close()
+    check_other_paths_answer(server.root)
 
 
 def has_exited(pid: int) -> bool:

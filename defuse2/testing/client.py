@@ -35,6 +35,21 @@ class TestClient(_Vfs):
 
     __test__ = False  # not a test class, despite its name
 
+    # -- serving ----------------------------------------------------------------------------
+    def __enter__(self) -> TestClient:
+        """Used as a context manager, the client runs the filesystem's start hooks first
+        and its stop hooks at the end, as a mount does (``@fs.on_start``/``on_stop``)."""
+        filesystem = self.filesystem
+        self._serving = filesystem.serving() if filesystem is not None else None
+        if self._serving is not None:
+            self._serving.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        serving, self._serving = getattr(self, "_serving", None), None
+        if serving is not None:
+            serving.__exit__(None, None, None)
+
     # -- descriptors ----------------------------------------------------------------------
     def open(self, path: str, flags: int, mode: int = 0o666) -> int:
         """Open ``path`` and return a descriptor, :manpage:`open(2)`."""

@@ -72,7 +72,10 @@ class _Vfs:
 
     def __init__(self, target: FileSystem | Dispatcher, context: Context | None = None) -> None:
         self.context = context if context is not None else Context.current()
+        #: The filesystem driven, when the client was given one (not a dispatcher).
+        self.filesystem: FileSystem | None = None
         if hasattr(target, "dispatcher"):
+            self.filesystem = target  # type: ignore[assignment]
             target = target.dispatcher(context=lambda: self.context)
         self.dispatcher: Dispatcher = target
         self._fds: dict[int, _Descriptor] = {}
