@@ -42,6 +42,8 @@ HIDDEN_PREFIX = "/.fuse_hidden"
 #: The extended-attribute operations (left out with ``xattrs=False``).
 XATTR_OPERATIONS = XATTRS
 
+_FORMAT, _DIRECTORY = stat.S_IFMT(0o177777), stat.S_IFDIR
+
 #: The operations whose method here only hands its arguments on (all but ``getattr``).
 PASS_THROUGH = OPERATIONS - {"getattr"}
 
@@ -106,6 +108,8 @@ class Operations:
         self._getattr: Callable[..., Mapping[str, int]] = dispatcher.getattr
         if type(self).getattr is Operations.getattr:
             self._getattr = store_operations.get("getattr", dispatcher.getattr)
+        #: whether the store serves every path (no routes): no path needs matching
+        self._all_stored = bool(store_operations)
 
     def _started(self) -> None:
         # libfuse changes to "/" before serving, even in the foreground: go back, so
@@ -163,22 +167,30 @@ class Operations:
         always the one seen).
         """
         attributes = self._getattr(path, fh)
-        if self.hard_links is not None:
-            self.hard_links.saw(path, attributes)
-        if self._timeouts is not None:
-            if path is None or HIDDEN_PREFIX in path:
-                # A file unlinked while open, asked about through libfuse's hidden name:
-                # libfuse's getattr reply counts that name off st_nlink once more.
-                attributes = {**attributes, "st_nlink": attributes["st_nlink"] + 1}
-                self._timeouts.choose(0.0)
-            else:
-                self._timeouts.choose(self._reply_timeout(path, attributes))
+        hard_links, timeouts = self.hard_links, self._timeouts
+        if hard_links is None and timeouts is None:
+            return attributes
+        linked = attributes["st_nlink"] > 1 and attributes["st_mode"] & _FORMAT != _DIRECTORY
+        if hard_links is not None and (linked or hard_links.names):
+            hard_links.saw(path, attributes)
+        if timeouts is None:
+            return attributes
+        if path is None or HIDDEN_PREFIX in path:
+            # A file unlinked while open, asked about through libfuse's hidden name:
+            # libfuse's getattr reply counts that name off st_nlink once more.
+            attributes = {**attributes, "st_nlink": attributes["st_nlink"] + 1}
+            timeouts.choose(0.0)
+        elif linked:
+            timeouts.choose(0.0)  # another name of the file may change it
+        elif self._all_stored:
+            timeouts.choose(self.store_timeout)
+        else:
+            timeouts.choose(self._routed_timeout(path))
         return attributes
 
-    def _reply_timeout(self, path: str, attributes: Mapping[str, int]) -> float:
-        """How long the kernel may keep the attributes and the name of ``path``."""
-        if attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"]):
-            return 0.0  # another name of the file may change it
+    def _routed_timeout(self, path: str) -> float:
+        """How long the kernel may keep the attributes and the name of ``path``, in a
+        filesystem with routes."""
         if self._dynamic and self.dispatcher.is_dynamic(path):
             return 0.0
         if self.store_timeout != self.timeout and self.dispatcher.describe(path)[0] == "store":
@@ -248,7 +260,9 @@ class Operations:
         ``(direct_io, keep_cache)``, as :mod:`defuse2.caching` explains."""
         if self._dynamic and self.dispatcher.is_dynamic(path):
             return True, False
-        if not self._exclusive or self.dispatcher.describe(path)[0] != "store":
+        if not self._exclusive or not (
+            self._all_stored or self.dispatcher.describe(path)[0] == "store"
+        ):
             return False, False
         return False, self._getattr(path, None)["st_nlink"] == 1
 
@@ -271,7 +285,9 @@ class Operations:
     def caches_listing(self, path: str) -> bool:
         """Whether the kernel may keep the listing of the directory opened at ``path``
         (``cache_readdir``): a directory of an exclusive store, see :mod:`defuse2.caching`."""
-        return self._exclusive and self.dispatcher.describe(path)[0] == "store"
+        return self._exclusive and (
+            self._all_stored or self.dispatcher.describe(path)[0] == "store"
+        )
 
     def create(self, path: str, mode: int, flags: int = 0) -> int:
         """:manpage:`open(2)` with ``O_CREAT``."""

@@ -4,6 +4,14 @@ Where this sits: kernel -> libfuse -> binding -> adapter -> **cache policy**. Ev
 request the kernel does not send is a round trip saved, so the kernel is let keep what
 it can keep without ever showing stale data:
 
+- **Names and attributes** (the timeout of each reply, chosen in the adapter's
+  ``getattr``, :mod:`defuse2.replytimeouts`): :data:`STORE_TIMEOUT` for the paths of a
+  store that declares itself ``exclusive``, the mount's 1 s for routed paths and other
+  stores, 0 for dynamic resources, files with several hard links and libfuse's hidden
+  names of files unlinked while open.
+- **Listings** of an exclusive store's directories (``cache_readdir`` on ``opendir``,
+  handed on by libfuse 3.16 and later); the kernel drops one when the directory changes
+  through the mount.
 - **Pages of the store's files** (``keep_cache`` on ``open``), for a store that declares
   itself ``exclusive`` (the :class:`~defuse2.store.memory.MemoryStore` does; a
   ``DirectoryStore`` does not: other processes may change its directory): a path no
@@ -54,6 +62,9 @@ HANDLE_KILLPRIV_V2 = 1 << 21
 HARD_LINK_WAIT = 0.1
 
 
+_FORMAT, _DIRECTORY = stat.S_IFMT(0o177777), stat.S_IFDIR
+
+
 def is_exclusive(store: object) -> bool:
     """Whether only the mount changes what ``store`` holds (its ``exclusive``)."""
     return bool(getattr(store, "exclusive", False))
@@ -93,9 +104,9 @@ class HardLinks:
 
     def saw(self, path: str | None, attributes: Mapping[str, int]) -> None:
         """Note what ``getattr`` answered for ``path``."""
-        if attributes["st_nlink"] < 2 and path not in self.names or path is None:
-            return  # the common case: one name, and never seen with more
-        linked = attributes["st_nlink"] > 1 and not stat.S_ISDIR(attributes["st_mode"])
+        linked = attributes["st_nlink"] > 1 and attributes["st_mode"] & _FORMAT != _DIRECTORY
+        if not linked and path not in self.names or path is None:
+            return  # the common case: one name (or a directory), never seen with more
         if linked:
             inode = attributes["st_ino"]
             if self.names.get(path) == inode:
