@@ -362,3 +362,28 @@ def test_routed_and_dynamic_names_are_asked_for_again(mounted: RequestLog) -> No
     with mounted.count() as requests:
         os.stat(routed)  # ... and asked again after it
     assert requests["LOOKUP"] == 1
+
+
+def test_invalidate_shows_a_store_change_made_behind_the_kernel_s_back(
+    mountpoint: str,
+) -> None:
+    """The kernel keeps the store's pages and attributes (60 s); ``fs.invalidate`` makes
+    it forget them when the program changed the store itself (libfuse 3)."""
+    from defuse2 import FileSystem
+    from defuse2.mount import libfuse_major
+
+    fs = FileSystem()
+    with fs.mounted(mountpoint) as root:
+        path = root / "notes.txt"
+        path.write_bytes(b"old\n")
+        assert path.read_bytes() == b"old\n"  # the pages now in the kernel...
+        assert os.stat(path).st_size == 4  # ... and the attributes, after the read's atime
+        fh = fs.store.open("/notes.txt", os.O_WRONLY | os.O_TRUNC)
+        fs.store.write("/notes.txt", b"brand new\n", 0, fh)
+        fs.store.release("/notes.txt", fh)
+        assert os.stat(path).st_size == 4  # the kernel's kept answer
+        fs.invalidate("/notes.txt", wait=5)
+        if libfuse_major() == 2:
+            pytest.skip("libfuse 2 has no invalidation (documented)")
+        assert os.stat(path).st_size == 10
+        assert path.read_bytes() == b"brand new\n"
