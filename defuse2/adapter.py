@@ -82,6 +82,8 @@ class Operations:
     invalidator: Invalidator | None = None
     #: The names of files with several hard links, once the invalidator is attached.
     hard_links: caching.HardLinks | None = None
+    #: ``hard_links.names`` (empty without them): a write tests it, cheaply.
+    linked_names: Mapping[str, int] = {}
     #: Whether the kernel keeps written data and sends it later (``-o writeback_cache``).
     writeback = False
     #: Whether the kernel checks permissions before it asks (``default_permissions``).
@@ -149,6 +151,7 @@ class Operations:
             self.invalidator.attach()
             invalidate = functools.partial(self.invalidator.invalidate, wait=caching.HARD_LINK_WAIT)
             self.hard_links = caching.HardLinks(invalidate)
+            self.linked_names = self.hard_links.names
         self._started()
 
     def destroy(self, path: str) -> None:

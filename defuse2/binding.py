@@ -315,7 +315,7 @@ def fuse_class(module: Any) -> type:
             decoded = None if path is None else path.decode(ENCODING, ERRORS)
             operations = self.operations
             operations.truncate(decoded, length, _fh(fip))
-            if operations.hard_links is not None and operations.hard_links.names:
+            if operations.linked_names:  # a file with several names was seen
                 operations.hard_links.changed(decoded)
             return 0
 
@@ -391,7 +391,7 @@ def fuse_class(module: Any) -> type:
                 data = string_at(buf, size)
             operations = self.operations
             written: int = operations.write(decoded, data, offset, fip.contents.fh)
-            if operations.hard_links is not None and operations.hard_links.names:
+            if operations.linked_names:  # a file with several names was seen
                 operations.hard_links.changed(decoded)
             return written
 
@@ -399,7 +399,7 @@ def fuse_class(module: Any) -> type:
             decoded = None if path is None else path.decode(ENCODING, ERRORS)
             operations = self.operations
             operations.fallocate(decoded, mode, offset, size, fip.contents.fh)
-            if operations.hard_links is not None and operations.hard_links.names:
+            if operations.linked_names:  # a file with several names was seen
                 operations.hard_links.changed(decoded)
             return 0
 
