@@ -511,6 +511,7 @@ def _serving(
         unmount=lambda: unmount(mountpoint, major=major, timeout=5.0),
         is_mounted=is_live,
         abort=lambda: _abort_connection(device[0] if device else None),
+        warn_after=filesystem.runner.timeout,
     )
     return serving, operations
 

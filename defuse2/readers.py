@@ -29,6 +29,7 @@ import errno
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Protocol
@@ -95,6 +96,10 @@ class SpareReaders:
         self._ending = threading.Event()  # the mount stops: waits end now
         self._watchdog = threading.Thread(target=self._watch, name="defuse2 watchdog", daemon=True)
         self.started = 0  # spare readers started so far
+        #: Seconds after which a plain method still running is logged (``None``: never).
+        self.warn_after: float | None = None
+        self._waiting: set[int] = set()  # threads inside waiting(): they have a timeout
+        self._warned: set[int] = set()
 
     def serve_here(self) -> None:
         """Mark the calling thread (the loop's own) as one that reads for this session."""
@@ -108,8 +113,10 @@ class SpareReaders:
     @contextlib.contextmanager
     def waiting(self) -> Iterator[Request]:
         """The calling thread waits on a slow call: see that a spare reader is free."""
+        me = threading.get_ident()
         with self._lock:
             self._waits += 1
+            self._waiting.add(me)
             spawn = self._needs_reader()
         if spawn:
             self._spawn()
@@ -118,6 +125,7 @@ class SpareReaders:
         finally:
             with self._lock:
                 self._waits -= 1
+                self._waiting.discard(me)
 
     def interrupted(self) -> bool:
         """Whether the request this thread serves was interrupted (``FUSE_INTERRUPT``:
@@ -189,15 +197,44 @@ class SpareReaders:
 
     def _watch(self) -> None:
         seen: dict[int, FrameType] = {}
+        since: dict[int, float] = {}  # when each running callback was first seen
         while not self._stopping.wait(INTERVAL):
             running = self._callbacks()
             stuck = sum(1 for ident, frame in running.items() if seen.get(ident) is frame)
             seen = running  # holding the frames keeps their identity unique
+            now = time.monotonic()
+            since = {id(frame): since.get(id(frame), now) for frame in running.values()}
             with self._lock:
                 self._stuck = stuck
                 spawn = stuck > 0 and self._needs_reader()
+                waiting = set(self._waiting)
             if spawn:
                 self._spawn()
+            if self.warn_after is not None:
+                self._warn_long(running, since, waiting)
+
+    def _warn_long(
+        self, running: dict[int, FrameType], since: dict[int, float], waiting: set[int]
+    ) -> None:
+        """Log, once, a plain method that has run past the filesystem's timeout."""
+        assert self.warn_after is not None
+        now = time.monotonic()
+        self._warned &= {id(frame) for frame in running.values()}
+        for ident, frame in running.items():
+            started = since[id(frame)]
+            if ident in waiting or id(frame) in self._warned or now - started < self.warn_after:
+                continue  # a wait on the loop or the pool has a timeout of its own
+            self._warned.add(id(frame))
+            name = getattr(frame.f_locals.get("func"), "__name__", "a callback")
+            path = (frame.f_locals.get("args") or (None,))[0]
+            log.warning(
+                "%s %s has run for %.1f s, past the %g s timeout: a plain method cannot be "
+                "cut short (make it async def, or its route blocking=True, to give it one)",
+                _operation(name),
+                path.decode("utf-8", "surrogateescape") if isinstance(path, bytes) else path,
+                now - started,
+                self.warn_after,
+            )
 
     def _callbacks(self) -> dict[int, FrameType]:
         """The callback frame each thread is running now, by thread."""
@@ -209,3 +246,9 @@ class SpareReaders:
             if current is not None:
                 running[ident] = current
         return running
+
+
+def _operation(callback: str) -> str:
+    """The operation a binding's callback serves: ``getattr`` for ``getattr_fuse_3``."""
+    name = callback.split("_fuse_")[0].removesuffix("_2").removesuffix("_3")
+    return {"fgetattr": "getattr", "ftruncate": "truncate"}.get(name, name)

@@ -43,12 +43,14 @@ GRACE = 0.5
 class Serving:
     """One mount, served by libfuse from a thread of its own.
 
-    :param fuse: a callable that mounts and serves until unmounted (the binding's
-        ``FUSE`` class with its arguments but ``opened``, see :func:`readers_for`).
+    :param fuse: mounts and serves until unmounted, given what to call with the libfuse
+        session before its loop starts (the binding's ``FUSE`` class, all else bound).
     :param path: the mount point.
     :param initialized: set by the adapter once libfuse has started serving.
     :param unmount: unmounts ``path`` (lazily if it must); whether it is free after.
-    :param connection: where the kernel connection of a mount point is aborted.
+    :param is_mounted: whether the mount is there (without asking it).
+    :param abort: ends the kernel connection of the mount (``fusectl``).
+    :param warn_after: seconds after which a plain method still running is logged.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class Serving:
         unmount: Callable[[], bool],
         is_mounted: Callable[[], bool],
         abort: Callable[[], bool],
+        warn_after: float | None = None,
     ) -> None:
         self._fuse = fuse
         self.path = path
@@ -67,6 +70,7 @@ class Serving:
         self._unmount = unmount
         self._is_mounted = is_mounted
         self._abort = abort
+        self._warn_after = warn_after
         self.failure: BaseException | None = None
         self.ended = threading.Event()  # the loop has returned (or failed)
         self.readers: SpareReaders | None = None
@@ -84,6 +88,7 @@ class Serving:
 
     def _opened(self, session: Session) -> Callable[[], None]:
         readers = SpareReaders(session, callback_wrapper.__code__)
+        readers.warn_after = self._warn_after
         readers.serve_here()
         readers.start()
         self.readers = readers

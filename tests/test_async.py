@@ -146,6 +146,33 @@ def test_a_blocking_method_past_its_timeout_answers_etimedout_and_runs_on() -> N
     assert finished.wait(5)
 
 
+def test_twenty_async_reads_through_the_test_client_wait_together() -> None:
+    fs = FileSystem()
+
+    @fs.route("/<name>")
+    class Remote(Resource):
+        def getattr(self, name: str) -> attributes.Attributes:
+            return attributes.file(size=4)
+
+        async def read(self, name: str, size: int, offset: int) -> bytes:
+            await asyncio.sleep(1)
+            return b"done"
+
+    client = fs.test_client()
+    answers: list[bytes] = []
+    threads = [
+        threading.Thread(target=lambda n=n: answers.append(read(client, f"/f{n}")))
+        for n in range(20)
+    ]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [b"done"] * 20
+    assert time.monotonic() - start < 6  # one after another: 20 s
+
+
 def test_no_timeout_with_none() -> None:
     fs = FileSystem(timeout=0.05)
 
@@ -367,6 +394,27 @@ def test_ctrl_c_of_a_client_waiting_on_an_async_read_ends_it_at_once(root: Path)
     assert client.wait(timeout=20) == -signal.SIGINT
     assert time.monotonic() - start < 5  # not the 60 s the read awaits
     assert (root / "plain" / "after").read_bytes() == b"plain"
+
+
+@pytest.mark.mount
+def test_a_plain_method_past_the_timeout_is_logged(
+    mountpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = FileSystem(timeout=0.3)
+
+    @fs.route("/sleepy")
+    class Sleepy(Resource):
+        def getattr(self) -> attributes.Attributes:
+            return attributes.file(size=2)
+
+        def read(self, size: int, offset: int) -> bytes:
+            time.sleep(1.5)  # nothing can cut it short: it answers, late
+            return b"ok"
+
+    with caplog.at_level(logging.WARNING, logger="defuse2.mount"), fs.mounted(mountpoint) as root:
+        assert (root / "sleepy").read_bytes() == b"ok"
+    assert "read /sleepy has run for " in caplog.text
+    assert "s, past the 0.3 s timeout: a plain method cannot be cut short" in caplog.text
 
 
 @pytest.mark.mount

@@ -277,6 +277,26 @@ def test_daemon_mode_reports_a_failed_mount(app: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.mount
+@pytest.mark.parametrize("mode", ["--foreground", "--daemon"])
+def test_a_failing_start_hook_fails_the_command_with_its_name(tmp_path: Path, mode: str) -> None:
+    app = tmp_path / "hooked.py"
+    app.write_text(
+        "from defuse2 import FileSystem\n"
+        "fs = FileSystem()\n"
+        "@fs.on_start\n"
+        "def connect():\n"
+        "    raise ConnectionRefusedError(111, 'Connection refused')\n"
+    )
+    (tmp_path / "mnt").mkdir()
+    command = [sys.executable, "-m", "defuse2", "mount", f"{app}:fs", str(tmp_path / "mnt")]
+    result = subprocess.run([*command, mode], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1
+    assert "on_start hook connect() failed" in result.stderr
+    assert "Connection refused" in result.stderr
+    assert not is_mounted(tmp_path / "mnt")
+
+
+@pytest.mark.mount
 def test_mounted_leaves_promptly_while_a_method_hangs(
     mountpoint: str, caplog: pytest.LogCaptureFixture
 ) -> None:
