@@ -159,9 +159,20 @@ class AttributeOperations:
         *,
         ctx: Context | None = None,
     ) -> None:
-        """Keep the owner for the session (``EPERM`` with ``metadata="fixed"``)."""
+        """Keep the owner for the session (``EPERM`` with ``metadata="fixed"``).
+
+        On anything but a directory it clears setuid, and setgid with group-execute, as
+        Linux does (a mount that leaves that to the store does not ask for it).
+        """
         path, current = self._existing(path, fh)
         changes = {key: value for key, value in (("st_uid", uid), ("st_gid", gid)) if value != -1}
+        mode = current["st_mode"]
+        if self._metadata.policy != "fixed" and not stat.S_ISDIR(mode):
+            cleared = mode & ~stat.S_ISUID
+            if mode & stat.S_IXGRP:
+                cleared &= ~stat.S_ISGID
+            if cleared != mode:
+                changes["st_mode"] = cleared
         self._metadata.change(path, current, changes)
 
     def utimens(

@@ -90,8 +90,8 @@ class FsspecStore(AttributeOperations):
     #: ``write`` asks who is asking only for a file with setuid or setgid bits.
     lazy_context_operations = frozenset({"write"})
 
-    #: A write or truncation by anyone but root clears setuid and setgid (in the
-    #: session's metadata); there are no capabilities to drop.
+    #: A write or truncation by anyone but root, and any ``chown``, clears setuid and
+    #: setgid (in the session's metadata); there are no capabilities to drop.
     clears_privileges = True
 
     def __init__(
