@@ -23,7 +23,10 @@ from defuse2.store.base import (
     Context,
     Store,
 )
+from defuse2.store.content import CHUNK_COST
 from defuse2.store.memory import MemoryStore
+from defuse2.store.namespace import entry_cost
+from defuse2.store.quota import NODE_COST
 
 ROOT = Context(0, 0, 1)
 ALICE = Context(1000, 1000, 2)
@@ -457,7 +460,7 @@ def test_unlinked_open_file_lives_until_released(store: MemoryStore) -> None:
     store.truncate(None, 5500, fh)
     store.chmod(None, 0o600, fh)
     assert store.getattr(None, fh)["st_size"] == 5500
-    assert store.quota.used == used + 5500
+    assert store.quota.used == used + NODE_COST + 5500 + CHUNK_COST  # its name is gone
     assert store.quota.nodes == nodes + 1
     second = store.open("/file", os.O_RDONLY)
     store.release(None, fh)
@@ -472,9 +475,9 @@ def test_renamed_over_open_file_lives_until_released(store: MemoryStore) -> None
     store.rename("/dir/file", "/file")
     assert read_file(store, "/file") == b"data"
     assert store.read(None, 100, 0, fh) == b"hello"
-    assert store.quota.used == used
+    assert store.quota.used == used - entry_cost("file")  # one name fewer
     store.release(None, fh)
-    assert store.quota.used == used - 5
+    assert store.quota.used == used - entry_cost("file") - NODE_COST - 5 - CHUNK_COST
 
 
 def test_removed_directory_open_handle(store: MemoryStore) -> None:
@@ -943,10 +946,12 @@ def test_hidden_names_are_invisible(store: MemoryStore) -> None:
     assert store.getattr(None, fh)["st_nlink"] == 0
     assert store.read(None, 10, 0, fh) == b"data"
     store.write(None, b"more", 4, fh)
-    assert (store.quota.used, store.quota.nodes) == (used + 4, nodes)
+    renamed = entry_cost(hidden.rpartition("/")[2]) - entry_cost("file")
+    assert (store.quota.used, store.quota.nodes) == (used + renamed + 4, nodes)
     store.release(None, fh)
     store.unlink(hidden)  # libfuse, at the last release
-    assert (store.quota.used, store.quota.nodes) == (used - 4, nodes - 1)
+    file = NODE_COST + entry_cost("file") + len(b"data") + CHUNK_COST
+    assert (store.quota.used, store.quota.nodes) == (used - file, nodes - 1)
 
 
 def test_hidden_names_do_not_count_in_nlink_of_other_links(store: MemoryStore) -> None:
@@ -968,9 +973,11 @@ def test_rmdir_ignores_and_drops_hidden_names(store: MemoryStore) -> None:
     store.rmdir("/dir")
     assert errno_of(lambda: store.unlink(hidden)) == errno.ENOENT
     assert store.read(None, 10, 0, fh) == b"data"
-    assert store.quota.used == used
+    directories = 2 * NODE_COST + entry_cost("sub") + entry_cost("dir")
+    assert store.quota.used == used - directories - entry_cost("file")  # names gone
     store.release(None, fh)
-    assert store.quota.used == used - 4
+    file = NODE_COST + len(b"data") + CHUNK_COST
+    assert store.quota.used == used - directories - entry_cost("file") - file
 
 
 def test_rename_over_a_directory_ignores_and_drops_hidden_names(store: MemoryStore) -> None:

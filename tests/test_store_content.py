@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from defuse2.store.content import CHUNK_SIZE, Content
+from defuse2.store.content import CHUNK_COST, CHUNK_SIZE, Content
 
 C = CHUNK_SIZE
 OFFSETS = st.one_of(
@@ -25,6 +25,7 @@ def check(content: Content, model: bytearray) -> None:
     assert content.size == len(model)
     assert content.read(0, len(model) + 10) == bytes(model)
     assert content.allocated == sum(len(chunk) for chunk in content.chunks.values())
+    assert content.cost() == content.allocated + CHUNK_COST * len(content.chunks)
     for index, chunk in content.chunks.items():
         assert 0 < len(chunk) <= C
         assert index * C + len(chunk) <= content.size  # nothing kept past the end
@@ -41,16 +42,17 @@ def test_content_behaves_like_a_bytearray(
         if kind == "write":
             assert isinstance(arg, bytes)
             cost = content.write_cost(offset, len(arg))
-            before = content.allocated
+            before = content.cost()
             content.write(arg, offset)
-            assert content.allocated - before == cost
+            assert content.cost() - before == cost
             if arg:
                 if offset > len(model):
                     model.extend(bytes(offset - len(model)))
                 model[offset : offset + len(arg)] = arg
         elif kind == "truncate":
+            before = content.cost()
             freed = content.truncate(offset)
-            assert freed >= 0
+            assert freed == before - content.cost() >= 0
             del model[offset:]
             model.extend(bytes(offset - len(model)))
         elif kind in ("allocate", "allocate_keep"):
@@ -58,15 +60,15 @@ def test_content_behaves_like_a_bytearray(
             keep = kind == "allocate_keep"
             end = min(offset + arg, content.size) if keep else offset + arg
             cost = content.write_cost(offset, end - offset)
-            before = content.allocated
+            before = content.cost()
             content.allocate(offset, arg, keep_size=keep)
-            assert content.allocated - before == cost
+            assert content.cost() - before == cost
             if not keep and offset + arg > len(model):
                 model.extend(bytes(offset + arg - len(model)))
         else:
             assert isinstance(arg, int)
-            before = content.allocated
-            assert content.punch_hole(offset, arg) == before - content.allocated
+            before = content.cost()
+            assert content.punch_hole(offset, arg) == before - content.cost()
             end = min(offset + arg, len(model))
             if end > offset:
                 model[offset:end] = bytes(end - offset)
@@ -81,14 +83,16 @@ def test_a_full_chunk_write_costs_its_length_and_no_more() -> None:
     assert content.allocated == 3 * C
     assert len(content.chunks) == 3
     assert content.write_cost(0, 3 * C) == 0
+    assert content.cost() == 3 * C + 3 * CHUNK_COST
 
 
 def test_one_byte_far_away_costs_at_most_a_chunk() -> None:
     content = Content()
+    assert content.write_cost(10**12, 1) == 10**12 % C + 1 + CHUNK_COST
     content.write(b"x", 10**12)
     assert content.allocated == 10**12 % C + 1
     assert content.read(10**12 - 2, 4) == b"\0\0x"
-    assert content.truncate(5) == 10**12 % C + 1
+    assert content.truncate(5) == 10**12 % C + 1 + CHUNK_COST
     assert content.chunks == {}
 
 

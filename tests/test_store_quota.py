@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 
 from defuse2.errors import DefuseError
 from defuse2.store.base import Context
-from defuse2.store.content import CHUNK_SIZE
+from defuse2.store.content import CHUNK_COST, CHUNK_SIZE
 from defuse2.store.memory import MemoryStore
-from defuse2.store.quota import parse_size
+from defuse2.store.namespace import entry_cost
+from defuse2.store.quota import LEAST_NODE_COST, NODE_COST, parse_size
+from defuse2.store.xattrs import TABLE_COST, XATTR_COST
 
 KiB, MiB = 1024, 1024 * 1024
 ROOT = Context(0, 0, 1)
@@ -138,7 +140,23 @@ def _fill_nodes(s: MemoryStore) -> None:
 
 
 def _fill_bytes(s: MemoryStore) -> None:
-    _write_new(s, "/d/filler", s.quota.free_bytes() - 500)
+    """Leave 500 bytes free."""
+    s.release("/d/filler", s.create("/d/filler", 0o644, os.O_WRONLY))
+    _append(s, "/d/filler", data_fitting(s.quota.free_bytes() - 500))
+
+
+def data_fitting(nbytes: int) -> int:
+    """How many bytes of data a new file's chunks can hold for ``nbytes`` of quota."""
+    chunks = -(-nbytes // (CHUNK_SIZE + CHUNK_COST))
+    return nbytes - chunks * CHUNK_COST
+
+
+def _append(s: MemoryStore, path: str, size: int) -> None:
+    fh = s.open(path, os.O_WRONLY)
+    try:
+        s.write(path, b"n" * size, s.getattr(path)["st_size"], fh)
+    finally:
+        s.release(path, fh)
 
 
 def _nothing(s: MemoryStore) -> None:
@@ -200,7 +218,7 @@ def test_refused_write_to_a_new_file_leaves_it_empty(full: MemoryStore) -> None:
         _write_new(full, "/d/second", 60 * KiB)
     assert info.value.errno == errno.ENOSPC
     assert full.getattr("/d/second")["st_size"] == 0
-    assert full.quota.used == used
+    assert full.quota.used == used + NODE_COST + entry_cost("second")  # the empty file
 
 
 def test_node_cap_shows_in_statfs(full: MemoryStore) -> None:
@@ -213,18 +231,24 @@ def test_node_cap_shows_in_statfs(full: MemoryStore) -> None:
 
 def test_quota_can_be_filled_exactly() -> None:
     s = MemoryStore(quota=MiB)
-    _write_new_in(s, "/a", MiB)
+    _write_new_in(s, "/a", 0)
+    assert s.quota.used == NODE_COST + entry_cost("a")
+    size = data_fitting(s.quota.free_bytes())
+    _write_new_in(s, "/a", size)
+    assert s.quota.used == MiB
     assert s.statfs("/")["f_bfree"] == 0
     fh = s.open("/a", os.O_WRONLY)
     with pytest.raises(OSError) as info:
-        s.write("/a", b"x", MiB, fh)
+        s.write("/a", b"x", size, fh)
     assert info.value.errno == errno.ENOSPC
     s.write("/a", b"o" * 1000, 5000, fh)  # overwriting needs no new space
-    s.truncate(None, MiB - 10, fh)
-    s.write("/a", b"x" * 10, MiB - 10, fh)
+    s.truncate(None, size - 10, fh)
+    s.write("/a", b"x" * 10, size - 10, fh)
     s.release("/a", fh)
-    s.mkdir("/empty-dirs-cost-no-bytes", 0o755)
-    _write_new_in(s, "/empty-files-too", 0)
+    for make in (lambda: s.mkdir("/d", 0o755), lambda: _write_new_in(s, "/e", 0)):
+        with pytest.raises(OSError) as info:
+            make()  # every node costs memory, an empty one too
+        assert info.value.errno == errno.ENOSPC
     assert s.quota.used == MiB
 
 
@@ -237,18 +261,34 @@ def _write_new_in(s: MemoryStore, path: str, size: int) -> None:
 def test_holes_cost_nothing_and_read_as_zeros() -> None:
     s = MemoryStore(quota=MiB)
     fh = s.create("/sparse", 0o644, os.O_RDWR)
+    empty = s.quota.used
     s.truncate(None, 1 << 40, fh)
-    assert s.quota.used == 0
+    assert s.quota.used == empty
     assert s.getattr("/sparse")["st_blocks"] == 0
     assert s.read(None, 10, (1 << 40) - 5, fh) == bytes(5)
     s.write(None, b"x", 10 * 1024 * MiB, fh)  # one byte 10 GiB in
-    assert 1 <= s.quota.used <= CHUNK_SIZE
+    assert 1 + CHUNK_COST <= s.quota.used - empty <= CHUNK_SIZE + CHUNK_COST
     assert s.read(None, 3, 10 * 1024 * MiB - 1, fh) == b"\0x\0"
     assert s.read(None, 100, 12345678, fh) == bytes(100)
     s.write(None, b"y" * 10, 3 * CHUNK_SIZE, fh)
-    assert s.getattr(None, fh)["st_blocks"] * 512 >= s.quota.used
+    assert s.getattr(None, fh)["st_blocks"] * 512 + 2 * CHUNK_COST >= s.quota.used - empty
     s.truncate(None, 0, fh)
-    assert s.quota.used == 0
+    assert s.quota.used == empty
+    s.release(None, fh)
+
+
+def test_every_chunk_costs_its_overhead() -> None:
+    """One byte at the start of each chunk of a sparse file: the chunks' overhead counts,
+    so they cannot hold more memory than the quota."""
+    s = MemoryStore(quota=MiB)
+    fh = s.create("/sparse", 0o644, os.O_WRONLY)
+    chunks = 0
+    with pytest.raises(OSError) as info:
+        while True:
+            s.write(None, b"x", chunks * CHUNK_SIZE, fh)
+            chunks += 1
+    assert info.value.errno == errno.ENOSPC
+    assert chunks == (MiB - NODE_COST - entry_cost("sparse")) // (1 + CHUNK_COST)
     s.release(None, fh)
 
 
@@ -267,9 +307,27 @@ def test_statfs_is_truthful() -> None:
         "f_namemax": 255,
     }
     _write_new_in(s, "/a", 40 * KiB)
+    assert s.quota.used == NODE_COST + entry_cost("a") + 40 * KiB + CHUNK_COST
+    free = (400 * KiB - s.quota.used) // 4096
     after = s.statfs("/")
-    assert (after["f_bfree"], after["f_bavail"], after["f_ffree"]) == (90, 90, 8)
-    assert MemoryStore(quota=MiB).statfs("/")["f_files"] >= 1 << 32
+    assert (after["f_bfree"], after["f_bavail"], after["f_ffree"]) == (free, free, 8)
+
+
+def test_the_node_cap_defaults_to_what_the_quota_holds() -> None:
+    """As ``tmpfs``'s ``nr_inodes``, finite; and ``df -i`` says how many more fit."""
+    s = MemoryStore(quota=MiB)
+    assert s.statfs("/")["f_files"] == MiB // LEAST_NODE_COST
+    assert s.statfs("/")["f_ffree"] == MiB // LEAST_NODE_COST - 1
+    _write_new_in(s, "/big", data_fitting(MiB // 2))
+    assert s.statfs("/")["f_ffree"] == s.quota.free_bytes() // LEAST_NODE_COST
+    made = 0
+    with pytest.raises(OSError) as info:
+        while True:
+            s.mknod(f"/{made}", stat.S_IFREG | 0o644, 0)
+            made += 1
+    assert info.value.errno == errno.ENOSPC
+    assert s.statfs("/")["f_ffree"] == 0
+    assert made >= (MiB // 2 - 2 * LEAST_NODE_COST) // (LEAST_NODE_COST + 6)
 
 
 def test_unlink_gives_space_back() -> None:
@@ -286,29 +344,43 @@ def test_unlink_gives_space_back() -> None:
     assert (s.quota.used, s.quota.nodes) == (0, 1)
 
 
-def test_symlink_and_xattr_bytes_count() -> None:
+def test_nodes_names_symlinks_and_xattrs_count() -> None:
     s = MemoryStore(quota=MiB)
+    link = NODE_COST + entry_cost("l") + len("target")
     s.symlink("/l", "target")
-    assert s.quota.used == 6
-    s.setxattr("/", "user.k", b"abc", 0)
-    assert s.quota.used == 6 + 6 + 3
+    assert s.quota.used == link
+    s.setxattr("/", "user.k", b"abc", 0)  # the first: the table as well
+    assert s.quota.used == link + TABLE_COST + XATTR_COST + 6 + 3
     s.setxattr("/", "user.k", b"a", 0)
-    assert s.quota.used == 6 + 6 + 1
+    assert s.quota.used == link + TABLE_COST + XATTR_COST + 6 + 1
+    s.setxattr("/", "user.j", b"", 0)
+    assert s.quota.used == link + TABLE_COST + 2 * XATTR_COST + 12 + 1
     s.removexattr("/", "user.k")
-    assert s.quota.used == 6
+    s.removexattr("/", "user.j")  # the last: the table goes too
+    assert s.quota.used == link
+    s.mkdir("/" + "d" * 200, 0o755)
+    assert s.quota.used == link + NODE_COST + entry_cost("d" * 200)
+    s.link("/hard", "/l")
+    assert s.quota.used == link + NODE_COST + entry_cost("d" * 200) + entry_cost("hard")
+    s.rename("/hard", "/hard-and-longer")  # the name's bytes follow it
+    assert s.quota.used == link + NODE_COST + entry_cost("d" * 200) + entry_cost("hard") + 11
+    for path in ("/l", "/hard-and-longer", "/" + "d" * 200):
+        (s.rmdir if path.startswith("/d") else s.unlink)(path)
+    assert (s.quota.used, s.quota.nodes) == (0, 1)
 
 
 def test_fallocate_modes() -> None:
     s = MemoryStore(quota=MiB)
     fh = s.create("/f", 0o644, os.O_RDWR)
+    empty = s.quota.used
     s.fallocate(None, 0, 0, 100 * KiB, fh)
     assert s.getattr(None, fh)["st_size"] == 100 * KiB
-    assert s.quota.used == 100 * KiB
+    assert s.quota.used == empty + 100 * KiB + 2 * CHUNK_COST
     s.truncate(None, 300 * KiB, fh)
     s.fallocate(None, 1, 200 * KiB, 500 * KiB, fh)  # KEEP_SIZE: up to the end only
     assert s.getattr(None, fh)["st_size"] == 300 * KiB
     s.fallocate(None, 3, 0, 300 * KiB, fh)  # PUNCH_HOLE | KEEP_SIZE
-    assert s.quota.used == 0
+    assert s.quota.used == empty
     assert s.read(None, 300 * KiB, 0, fh) == bytes(300 * KiB)
     with pytest.raises(OSError) as info:
         s.fallocate(None, 2, 0, 10, fh)
@@ -321,8 +393,10 @@ def test_fallocate_modes() -> None:
 
 # -- properties ---------------------------------------------------------------------------------
 def accounted(s: MemoryStore) -> int:
-    """Bytes really held, counted from the inodes (including unlinked-open ones)."""
+    """Bytes really held, counted from the inodes (including unlinked-open ones) and the
+    names of the tree."""
     seen: dict[int, int] = {}
+    names = 0
     pending = [s._namespace.root]
     while pending:
         node = pending.pop()
@@ -331,9 +405,10 @@ def accounted(s: MemoryStore) -> int:
         seen[node.ino] = node.cost()
         if node.children:
             pending.extend(node.children.values())
+            names += sum(entry_cost(name) for name in node.children)
     for handle in s._handles._handles.values():
         seen[handle.inode.ino] = handle.inode.cost()
-    return sum(seen.values())
+    return sum(seen.values()) + names
 
 
 PATHS = st.sampled_from(["/a", "/b", "/d/c", "/d"])
@@ -401,3 +476,77 @@ def test_store_never_holds_more_than_its_quota(ops: list[tuple[str, str, int, in
     for fh in handles.values():
         s.release(None, fh)
     assert accounted(s) == s.quota.used
+
+
+# -- a MemoryError in the middle leaks nothing ---------------------------------------------
+
+
+class OutOfMemory:
+    """A stand-in for an allocator that fails on call ``fail_at`` (1-based)."""
+
+    def __init__(self, real: Callable[..., object], fail_at: int = 1) -> None:
+        self.real, self.calls, self.fail_at = real, 0, fail_at
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise MemoryError
+        return self.real(*args, **kwargs)
+
+
+def _content_module(s: MemoryStore) -> object:
+    import defuse2.store.content
+
+    return defuse2.store.content
+
+
+#: (id, what holds the allocator, its name, which call fails, the operation)
+MEMORY_ERRORS: list[
+    tuple[str, Callable[[MemoryStore], object], str, int, Callable[..., object]]
+] = [
+    ("create", lambda s: s._namespace, "new_inode", 1, lambda s: s.create("/d/new", 0o644)),
+    ("mkdir", lambda s: s._namespace, "attach", 1, lambda s: s.mkdir("/d/new", 0o755)),
+    ("link", lambda s: s._namespace, "attach", 1, lambda s: s.link("/d/new", "/d/big")),
+    ("write", _content_module, "bytearray", 2, _write_at(300 * KiB, 3 * CHUNK_SIZE)),
+    ("fallocate", _content_module, "bytearray", 2, lambda s: _fallocate(s, 0, 0, 4 * CHUNK_SIZE)),
+]
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "fail_at", "call"),
+    [case[1:] for case in MEMORY_ERRORS],
+    ids=[case[0] for case in MEMORY_ERRORS],
+)
+def test_a_memory_error_leaks_no_quota(
+    owner: Callable[[MemoryStore], object],
+    name: str,
+    fail_at: int,
+    call: Callable[[MemoryStore], object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = MemoryStore(quota=MiB)
+    s.mkdir("/d", 0o755)
+    _write_new(s, "/d/big", 1000)
+    holder = owner(s)
+    real = getattr(holder, name, bytearray)
+    monkeypatch.setattr(holder, name, OutOfMemory(real, fail_at), raising=False)
+    with pytest.raises(MemoryError):
+        call(s)
+    monkeypatch.undo()
+    assert accounted(s) == s.quota.used
+    assert sorted(s.readdir("/d")) == ["big"]
+    assert s.quota.nodes == 3
+
+
+def test_a_memory_error_storing_an_xattr_leaks_no_quota() -> None:
+    class Unstorable(bytes):
+        def __bytes__(self) -> bytes:
+            raise MemoryError
+
+    s = MemoryStore(quota=MiB)
+    s.mkdir("/d", 0o755)
+    used = s.quota.used
+    with pytest.raises(MemoryError):
+        s.setxattr("/d", "user.big", Unstorable(b"v" * 1000), 0)
+    assert s.quota.used == used
+    assert s.listxattr("/d") == []

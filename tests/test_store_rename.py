@@ -9,7 +9,10 @@ import stat
 import pytest
 
 from defuse2.store.base import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT
+from defuse2.store.content import CHUNK_COST
 from defuse2.store.memory import MemoryStore
+from defuse2.store.namespace import entry_cost
+from defuse2.store.quota import NODE_COST
 
 
 def write_file(s: MemoryStore, path: str, data: bytes) -> None:
@@ -180,7 +183,8 @@ def test_replacing_moves_the_quota(store: MemoryStore) -> None:
     write_file(store, "/big", b"z" * 10000)
     used = store.quota.used
     store.rename("/b", "/big")
-    assert store.quota.used == used - 10000
+    big = NODE_COST + 10000 + CHUNK_COST
+    assert store.quota.used == used - big - entry_cost("b")  # /big's data, /b's old name
     assert store.quota.nodes == len(tree(store))  # every name counts, /hard too
 
 

@@ -10,7 +10,9 @@ import threading
 from collections.abc import Callable
 
 from defuse2.store.base import RENAME_EXCHANGE
+from defuse2.store.content import CHUNK_COST
 from defuse2.store.memory import MemoryStore
+from defuse2.store.namespace import entry_cost
 
 BLOCK = 4096
 ROUNDS = 150
@@ -125,10 +127,26 @@ def test_writers_renamers_and_readers_at_once() -> None:
             )
     s.release(None, shared_fh)
     data_bytes = sum(len(d) for d in expected.values()) + WRITERS * ROUNDS * BLOCK + 2 * 100
-    assert s.quota.used == data_bytes - sum(
+    assert stored(s)[0] == data_bytes - sum(
         100 for n in ("a", "b") if not read_all(s, f"/shared/{n}")
     )
+    assert s.quota.used == stored(s)[1]
     assert s.quota.nodes == 1 + 1 + 3 + 2 * WRITERS
+
+
+def stored(s: MemoryStore) -> tuple[int, int]:
+    """Bytes of file data in the tree, and all the quota bytes it holds."""
+    data = held = 0
+    pending = [s._namespace.root]
+    while pending:
+        node = pending.pop()
+        held += node.cost()
+        if node.content is not None:
+            data += node.content.allocated
+        if node.children:
+            pending.extend(node.children.values())
+            held += sum(entry_cost(name) for name in node.children)
+    return data, held
 
 
 def test_concurrent_writers_share_the_quota_exactly() -> None:
@@ -151,7 +169,8 @@ def test_concurrent_writers_share_the_quota_exactly() -> None:
 
     run_all([writer(i) for i in range(WRITERS)])
     sizes = [s.getattr(f"/f{i}")["st_size"] for i in range(WRITERS)]
-    assert sum(sizes) == s.quota.used == s.quota.limit
+    assert (sum(sizes), s.quota.used) == stored(s)
+    assert s.quota.limit - BLOCK - CHUNK_COST < s.quota.used <= s.quota.limit  # full
     assert all(size % BLOCK == 0 for size in sizes)
     for index, size in enumerate(sizes):
         assert refused[index] == (size < 100 * BLOCK)

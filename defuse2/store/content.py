@@ -15,9 +15,10 @@ Costs, whatever the file size and the write pattern:
 - ``read(offset, size)`` copies each byte once (``bytes.join`` of ``memoryview`` slices);
 - ``truncate`` costs the number of chunks it drops.
 
-The :attr:`Content.allocated` counter is what the quota charges: the sum of the chunk
-lengths. Writing one byte at offset ``n`` allocates ``n % CHUNK_SIZE + 1`` bytes (the chunk
-is filled with zeros up to the byte); holes of whole chunks cost nothing.
+The :attr:`Content.allocated` counter is the sum of the chunk lengths (what ``st_blocks``
+shows); the quota charges :meth:`Content.cost`, that plus :data:`CHUNK_COST` per chunk.
+Writing one byte at offset ``n`` allocates ``n % CHUNK_SIZE + 1`` bytes (the chunk is
+filled with zeros up to the byte); holes of whole chunks cost nothing.
 
 Snapshots (:mod:`defuse2.store.snapshot`) share the chunks instead of copying them:
 :meth:`Content.freeze` hands out a copy of the chunk *table* (the same ``bytearray``
@@ -33,13 +34,27 @@ appended to. The per-file figures are in :mod:`defuse2.store.memory`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 #: Bytes per chunk: large enough that a 128 KiB FUSE write touches two or three chunks,
 #: small enough that a one-byte write into a hole costs at most this much.
 CHUNK_SIZE = 64 * 1024
 
+#: Bytes the quota charges for each chunk besides its data: the ``bytearray`` object and
+#: its slot in the table (about 120 bytes measured), so that many tiny chunks spread over
+#: a sparse file cannot hold more memory than the quota says.
+CHUNK_COST = 128
+
 _ZEROS = memoryview(bytes(CHUNK_SIZE))
+
+
+class Budget(Protocol):
+    """What a write reserves its bytes from (a :class:`~defuse2.store.quota.Quota`)."""
+
+    def reserve(self, nbytes: int) -> object: ...
+
+    def release(self, nbytes: int) -> object: ...
 
 
 def byte_size(data: bytes | bytearray | memoryview) -> int:
@@ -83,14 +98,21 @@ class Content:
             chunk = self.chunks[index] = bytearray(chunk)
         return chunk
 
+    def cost(self) -> int:
+        """Quota bytes this content holds: its data and its chunks' overhead."""
+        return self.allocated + CHUNK_COST * len(self.chunks)
+
     def write_cost(self, offset: int, length: int) -> int:
-        """Bytes that :meth:`write` (or :meth:`allocate`) of ``length`` at ``offset`` adds."""
+        """Quota bytes that :meth:`write` (or :meth:`allocate`) of ``length`` at
+        ``offset`` adds to :meth:`cost`."""
         if length <= 0:
             return 0
         stop = offset % CHUNK_SIZE + length
         if stop <= CHUNK_SIZE:  # within one chunk, as most writes are
             chunk = self.chunks.get(offset // CHUNK_SIZE)
-            grown = stop if chunk is None else stop - len(chunk)
+            if chunk is None:
+                return stop + CHUNK_COST
+            grown = stop - len(chunk)
             return grown if grown > 0 else 0
         end = offset + length
         chunks = self.chunks
@@ -98,22 +120,21 @@ class Content:
         for index in range(offset // CHUNK_SIZE, (end - 1) // CHUNK_SIZE + 1):
             need = min(CHUNK_SIZE, end - index * CHUNK_SIZE)
             chunk = chunks.get(index)
-            have = 0 if chunk is None else len(chunk)
-            if need > have:
-                cost += need - have
+            if chunk is None:
+                cost += need + CHUNK_COST
+            elif need > len(chunk):
+                cost += need - len(chunk)
         return cost
 
     def write(
-        self,
-        data: bytes | bytearray | memoryview,
-        offset: int,
-        reserve: Callable[[int], object] | None = None,
+        self, data: bytes | bytearray | memoryview, offset: int, budget: Budget | None = None
     ) -> None:
         """Put ``data`` at ``offset``.
 
-        :param reserve: called with the bytes the write adds (its :meth:`write_cost`, when
-            not 0) before anything changes; it raises to refuse the write. ``None``: the
-            caller has reserved them already.
+        :param budget: reserves what the write adds (its :meth:`write_cost`) before
+            anything changes, and may refuse it by raising; if the write then fails (a
+            ``MemoryError``) it gets back what was not used. ``None``: the caller has
+            reserved the cost already.
         """
         start = offset % CHUNK_SIZE
         chunk = self.chunks.get(offset // CHUNK_SIZE)
@@ -121,21 +142,37 @@ class Content:
             length = len(data) if type(data) is bytes else byte_size(data)
             stop = start + length
             if stop <= CHUNK_SIZE:  # into one chunk that reaches the offset: one copy
-                have = len(chunk)
-                if stop > have and reserve is not None:
-                    reserve(stop - have)
-                if self.frozen is not None:
-                    chunk = self._own(offset // CHUNK_SIZE, chunk)
-                chunk[start:stop] = data
-                if stop > have:
-                    self.allocated += stop - have
+                grown = stop - len(chunk)
+                if grown > 0 and budget is not None:
+                    budget.reserve(grown)
+                try:
+                    if self.frozen is not None:
+                        chunk = self._own(offset // CHUNK_SIZE, chunk)
+                    chunk[start:stop] = data
+                except BaseException:
+                    if grown > 0 and budget is not None:
+                        budget.release(grown)
+                    raise
+                if grown > 0:
+                    self.allocated += grown
                 if offset + length > self.size:
                     self.size = offset + length
                 return
-        if reserve is not None:
+        cost = 0
+        if budget is not None:
             cost = self.write_cost(offset, byte_size(data))
             if cost:
-                reserve(cost)
+                budget.reserve(cost)
+        before = self.cost()
+        try:
+            self._write_pieces(data, offset)
+        except BaseException:
+            if cost and budget is not None:
+                budget.release(cost - (self.cost() - before))
+            raise
+
+    def _write_pieces(self, data: bytes | bytearray | memoryview, offset: int) -> None:
+        """:meth:`write`, chunk by chunk (its cost reserved)."""
         with memoryview(data) as view, view.cast("B") as source:
             length = len(source)
             if length == 0:
@@ -204,8 +241,8 @@ class Content:
         return result
 
     def truncate(self, length: int) -> int:
-        """Set the size to ``length``; returns the bytes freed (growing frees nothing)."""
-        before = self.allocated
+        """Set the size to ``length``; returns the quota bytes freed (growing frees none)."""
+        before = self.cost()
         if length < self.size:
             chunks = self.chunks
             index, cut = divmod(length, CHUNK_SIZE)
@@ -226,7 +263,7 @@ class Content:
                 else:
                     del self._own(index, chunk)[cut:]
         self.size = length
-        return before - self.allocated
+        return before - self.cost()
 
     def allocate(self, offset: int, length: int, *, keep_size: bool) -> None:
         """Back ``length`` bytes at ``offset`` with zeroed memory, :manpage:`fallocate(2)`.
@@ -254,8 +291,9 @@ class Content:
             self.size = max(self.size, end)
 
     def punch_hole(self, offset: int, length: int) -> int:
-        """Zero ``length`` bytes at ``offset``, freeing whole chunks; returns bytes freed."""
-        before = self.allocated
+        """Zero ``length`` bytes at ``offset``, freeing whole chunks; returns the quota
+        bytes freed."""
+        before = self.cost()
         end = min(offset + length, self.size)
         if end <= offset:
             return 0
@@ -276,7 +314,7 @@ class Content:
                 self.allocated -= stop - start
             else:
                 self._own(index, chunk)[start:stop] = _ZEROS[: stop - start]
-        return before - self.allocated
+        return before - self.cost()
 
     def iter_bytes(self, block: int = CHUNK_SIZE) -> Iterator[bytes]:
         """The whole content in pieces of at most ``block`` bytes, holes as zeros."""

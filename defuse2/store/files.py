@@ -23,10 +23,10 @@ from defuse2.store.base import Buffer, Context
 from defuse2.store.content import byte_size
 from defuse2.store.handles import Handle, HandleTable
 from defuse2.store.inode import FILE_TYPE, Inode
-from defuse2.store.namespace import Namespace
+from defuse2.store.namespace import Namespace, entry_cost
 from defuse2.store.paths import fail
 from defuse2.store.permissions import R, W, X
-from defuse2.store.quota import Quota
+from defuse2.store.quota import NODE_COST, Quota
 
 #: Largest file size (``off_t``).
 MAX_FILE_SIZE = (1 << 63) - 1
@@ -91,6 +91,8 @@ class FileOperations:
     ) -> tuple[Inode, Inode]:
         """Make a node at ``path``; returns ``(parent, node)``. Namespace lock held.
 
+        :param cost: quota bytes the node holds besides :data:`NODE_COST` (a symlink's
+            target).
         :param free: the directory and the name :meth:`Namespace.walk` gave for ``path``,
             if the caller has them and has checked that the name is free.
         """
@@ -104,13 +106,21 @@ class FileOperations:
         permissions.require(parent, ctx, W | X)
         if mode & FILE_TYPE in (stat.S_IFCHR, stat.S_IFBLK) and ctx.uid != 0:
             raise fail(errno.EPERM, path)
-        self.quota.reserve(cost, 1)
-        now = self._clock()
-        gid, mode = permissions.new_owner(parent, mode, ctx)
-        node = namespace.new_inode(mode, ctx.uid, gid, now)
-        node.rdev = rdev
-        node.extra = cost
-        namespace.attach(parent, name, node, now)
+        charge = NODE_COST + cost + entry_cost(name)
+        self.quota.reserve(charge, 1)
+        node = None
+        try:
+            now = self._clock()
+            gid, mode = permissions.new_owner(parent, mode, ctx)
+            node = namespace.new_inode(mode, ctx.uid, gid, now)
+            node.rdev = rdev
+            node.extra = NODE_COST + cost
+            namespace.attach(parent, name, node, now)
+        except BaseException:  # a MemoryError: what is not in the tree costs nothing
+            assert parent.children is not None
+            if node is None or parent.children.get(name) is not node:
+                self.quota.release(charge, 1)
+            raise
         return parent, node
 
     def _open(self, node: Inode, flags: int, ctx: Context) -> int:
@@ -283,7 +293,7 @@ class FileOperations:
         lock = node.lock
         lock.acquire()  # not ``with``: half the cost on the hottest path
         try:
-            content.write(data, offset, self.quota.reserve)
+            content.write(data, offset, self.quota)
             node.mtime = node.ctime = self._clock()
             if node.mode & SET_ID:
                 permissions.kill_privileges(node, self._context(ctx))
@@ -330,8 +340,14 @@ class FileOperations:
             else:
                 keep = bool(mode & FALLOC_FL_KEEP_SIZE)
                 end = min(offset + size, content.size) if keep else offset + size
-                self.quota.reserve(content.write_cost(offset, end - offset))
-                content.allocate(offset, size, keep_size=keep)
+                cost = content.write_cost(offset, end - offset)
+                self.quota.reserve(cost)
+                before = content.cost()
+                try:
+                    content.allocate(offset, size, keep_size=keep)
+                except BaseException:  # a MemoryError: keep only what was allocated
+                    self.quota.release(cost - (content.cost() - before))
+                    raise
             permissions.kill_privileges(node, self._context(ctx))
             if node.xattrs:
                 xattrs.drop_capability(node, self.quota)

@@ -88,7 +88,7 @@ class Inode:
         self.content: Content | None = Content() if kind == stat.S_IFREG else None
         self.target: str | None = None
         self.xattrs: dict[str, bytes] | None = None
-        #: quota bytes held besides content: symlink target, xattr names and values.
+        #: quota bytes held besides content: the node itself, a symlink's target, xattrs.
         self.extra = 0
         self.opens = 0
         #: names of this (non-directory) inode that libfuse hid (``.fuse_hidden*``).
@@ -106,9 +106,9 @@ class Inode:
         return stat.S_ISLNK(self.mode)
 
     def cost(self) -> int:
-        """Quota bytes this inode holds."""
+        """Quota bytes this inode holds (its names are charged apart, per entry)."""
         content = self.content
-        return self.extra + (content.allocated if content is not None else 0)
+        return self.extra + (content.cost() if content is not None else 0)
 
     def changed(self) -> None:
         """Forget the kept ``stat`` mapping; call with ``lock`` held after a change."""

@@ -10,19 +10,28 @@ on its own, in-process, through the :class:`~defuse2.store.base.Store` methods::
     store.release("/notes.txt", fh)
     store.export_tar("notes.tar")      # and MemoryStore().import_tar("notes.tar")
 
-What the quota counts (``ENOSPC`` when a request would pass it):
+What the quota counts (``ENOSPC`` when a request would pass it) is the store's memory,
+so that a store of ``quota`` bytes holds about that much, whatever is in it:
 
 - file data bytes actually allocated (see :mod:`defuse2.store.content`: holes of whole
-  64 KiB chunks cost nothing and read as zeros);
+  64 KiB chunks cost nothing and read as zeros), and 128 bytes per chunk;
+- every inode, 576 bytes (:data:`~defuse2.store.quota.NODE_COST`), and every directory
+  entry, 96 bytes plus its name (:data:`~defuse2.store.quota.ENTRY_COST`): so creating
+  empty files, directories or links fills the quota too, where ``tmpfs`` would take
+  kernel memory beyond its size;
 - symlink targets (their bytes);
-- extended attributes (name bytes plus value bytes).
+- extended attributes (name and value bytes, 128 bytes each, 256 for a file's table).
 
-Directory entries and inodes themselves cost no bytes, as on ``tmpfs``; they are bounded
-by ``max_nodes`` instead, where every inode and every extra hard link counts one node.
-Both limits give ``ENOSPC``, not ``EDQUOT``: they are the size of this filesystem (what
-``df`` and ``df -i`` report), not a per-user quota inside a larger one. Every request
-reserves what it needs *before* allocating and is refused whole: a refused ``write``
-writes nothing, a refused ``create`` creates nothing.
+The fixed costs are what CPython 3.11 (64-bit) measures for those objects, rounded up
+(``benchmarks/memory_bound.py`` prints both). ``max_nodes`` caps inodes plus extra hard
+links; its default is as many nodes as the quota holds at their least cost, the finite
+counterpart of ``tmpfs``'s ``nr_inodes``. Both limits give ``ENOSPC``, not ``EDQUOT``:
+they are the size of this filesystem (what ``df`` and ``df -i`` report), not a per-user
+quota inside a larger one. Every request reserves what it needs *before* allocating and
+is refused whole: a refused ``write`` writes nothing, a refused ``create`` creates
+nothing; a ``MemoryError`` on the way gives back what it had reserved. Only ``rename``
+is never refused: a longer name may take the store up to 254 bytes past its quota
+(renaming must work on a full filesystem).
 
 Rules kept, as Linux keeps them (and as the tests check against the errnos of
 ``tmpfs``): times in ns updated when POSIX says (``write``/``truncate``: mtime and ctime;
@@ -48,14 +57,15 @@ The operations on open files and contents live in :mod:`defuse2.store.files`, th
 rename rules in :mod:`defuse2.store.rename`, the snapshots in
 :mod:`defuse2.store.archive`.
 
-Memory, measured by ``benchmarks/bench_memory_store.py`` with :mod:`tracemalloc` on
-CPython 3.11 (64-bit): each file costs about 800 bytes besides its data (inode, lock,
-content object, directory entry); data costs 1.001 bytes per byte in big files (about
-96 bytes per 64 KiB chunk), 1.2 per byte in 4 KiB files, 9 per byte in 100-byte files.
-Two caches make a repeated ``getattr`` one dict lookup: remembered paths (at most
-65536, about 100 bytes each besides the path string, :mod:`defuse2.store.pathcache`) and
-kept ``stat`` mappings (at most 16384 in the process, about 500 bytes each,
-:mod:`defuse2.store.inode`): together at most about 20 MB, whatever the number of files.
+Memory, measured by ``benchmarks/memory_bound.py`` with :mod:`tracemalloc` on CPython
+3.11 (64-bit): an empty file with a 10-byte name takes about 630 bytes (inode, lock,
+content object, directory entry), a directory 570, a symlink 500 and its target; data
+costs 1.002 bytes per byte in big files. Two caches make a repeated ``getattr`` one
+dict lookup: remembered paths (at most 65536 of them and 8 Mi characters,
+:mod:`defuse2.store.pathcache`) and kept ``stat`` mappings (at most 16384 in the
+process, about 500 bytes each, :mod:`defuse2.store.inode`): together at most about
+25 MB, whatever the number of files; they, and the kernel's and libfuse's tables of the
+names in use, are the daemon's memory beyond the quota.
 """
 
 from __future__ import annotations
@@ -70,7 +80,7 @@ from defuse2.store import permissions, xattrs
 from defuse2.store.base import UTIME_NOW, UTIME_OMIT, Context, Stat
 from defuse2.store.files import FileOperations
 from defuse2.store.inode import Inode
-from defuse2.store.namespace import is_hidden, visible
+from defuse2.store.namespace import entry_cost, is_hidden, visible
 from defuse2.store.paths import PATH_MAX, byte_length, fail
 from defuse2.store.permissions import W, X
 from defuse2.store.quota import Quota, default_limit, parse_size
@@ -87,7 +97,8 @@ class MemoryStore(FileOperations):
         :func:`~defuse2.store.quota.parse_size` (``"64 MiB"``, ``"1.5 GB"``).
         ``None`` means half of the physical memory, the default size of ``tmpfs``.
     :param max_nodes: how many inodes plus extra hard links it may hold (the root
-        directory counts one), or ``None`` for no cap.
+        directory counts one); ``None`` for as many as the quota holds (see the module
+        docstring).
     :raises DefuseError: for a quota or node cap it cannot read.
     """
 
@@ -303,13 +314,20 @@ class MemoryStore(FileOperations):
             permissions.require(parent, context, W | X)
             if node.is_dir:
                 raise fail(errno.EPERM, source)
-            self.quota.reserve(nodes=1)
+            charge = entry_cost(name)
+            self.quota.reserve(charge, 1)
             now = self._clock()
+            try:
+                namespace.attach(parent, name, node, now)
+            except BaseException:  # a MemoryError: a name not entered costs nothing
+                assert parent.children is not None
+                if parent.children.get(name) is not node:
+                    self.quota.release(charge, 1)
+                raise
             with node.lock:
                 node.nlink += 1
                 node.ctime = now
                 node.changed()
-            namespace.attach(parent, name, node, now)
 
     # -- changing attributes -------------------------------------------------------------
     def chmod(

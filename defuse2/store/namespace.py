@@ -16,6 +16,12 @@ Node accounting (the ``max_nodes`` cap, like ``tmpfs``'s ``nr_inodes``): every i
 costs one node, and every extra hard link to a non-directory one more, so the cap also
 bounds the number of names. An unlinked inode keeps its node until its last handle is
 released.
+
+Byte accounting: an inode holds :data:`~defuse2.store.quota.NODE_COST` in its
+``extra`` (with its symlink target and xattrs), given back when it is freed; each entry
+costs :func:`entry_cost` of its name. Whoever enters a name reserves that first (a
+``rename`` charges it even past the limit: renaming must work on a full filesystem);
+:meth:`Namespace.detach` gives it back.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ import threading
 
 from defuse2.store.inode import Inode
 from defuse2.store.pathcache import PathCache
-from defuse2.store.paths import NAME_MAX, check_name, fail, split
-from defuse2.store.quota import Quota
+from defuse2.store.paths import NAME_MAX, byte_length, check_name, fail, split
+from defuse2.store.quota import ENTRY_COST, Quota
 
 #: Symlinks followed in one walk before ``ELOOP`` (Linux ``MAXSYMLINKS``).
 MAX_SYMLINKS = 40
@@ -42,6 +48,11 @@ HIDDEN_PREFIX = ".fuse_hidden"
 def is_hidden(name: str) -> bool:
     """Whether ``name`` is one libfuse gave a file unlinked while open."""
     return name.startswith(HIDDEN_PREFIX)
+
+
+def entry_cost(name: str) -> int:
+    """Quota bytes of a directory entry named ``name``."""
+    return ENTRY_COST + (len(name) if name.isascii() else byte_length(name))
 
 
 def visible(directory: Inode) -> list[str]:
@@ -214,7 +225,8 @@ class Namespace:
 
     # -- changing entries (namespace lock held) ------------------------------------------
     def attach(self, directory: Inode, name: str, node: Inode, now: int) -> None:
-        """Enter ``node`` as ``name`` in ``directory`` (a new name or a move)."""
+        """Enter ``node`` as ``name`` in ``directory`` (a new name or a move); the caller
+        has reserved :func:`entry_cost` of ``name``."""
         assert directory.children is not None
         directory.children[name] = node
         is_dir = node.is_dir
@@ -238,9 +250,11 @@ class Namespace:
                 node.changed()
 
     def detach(self, directory: Inode, name: str, now: int) -> Inode:
-        """Remove entry ``name`` from ``directory`` and return the node it named."""
+        """Remove entry ``name`` from ``directory`` and return the node it named; its
+        :func:`entry_cost` goes back to the quota."""
         assert directory.children is not None
         node = directory.children.pop(name)
+        self.quota.release(entry_cost(name))
         self.paths.forget(directory, name, node)
         is_dir = node.is_dir
         hidden = name.startswith(HIDDEN_PREFIX)
@@ -302,7 +316,7 @@ class Namespace:
         if content is None:
             self.quota.release(node.extra, 1)
         else:
-            self.quota.release(node.extra + content.allocated, 1)
+            self.quota.release(node.extra + content.cost(), 1)
             content.chunks.clear()
             content.allocated = 0
         node.xattrs = None

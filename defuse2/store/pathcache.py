@@ -17,7 +17,9 @@ simple:
 - removing or moving a directory changes every path below it: the whole cache is dropped
   (``rmdir`` and directory renames are rare next to lookups).
 
-Misses are not remembered. Past :data:`MAX_PATHS` entries the cache starts over.
+Misses are not remembered. Past :data:`MAX_PATHS` entries, or :data:`MAX_PATH_BYTES`
+characters of paths (paths deep in a tree can be long), the cache starts over: its
+memory stays bounded whatever the tree.
 
 Locking: :meth:`PathCache.add` and :meth:`PathCache.forget` run under the namespace lock.
 :meth:`PathCache.get` may run without it (one atomic dict lookup): a reader racing with
@@ -34,6 +36,9 @@ from defuse2.store.inode import Inode
 #: Most paths remembered at once (about 150 bytes each besides the path string).
 MAX_PATHS = 1 << 16
 
+#: Most characters of paths remembered at once.
+MAX_PATH_BYTES = 8 << 20
+
 
 class PathCache:
     """Plain path -> inode, kept right by :meth:`forget` (see the module docstring).
@@ -44,6 +49,7 @@ class PathCache:
     def __init__(self, root: Inode) -> None:
         self._root = root
         self._nodes: dict[str, Inode] = {"/": root}
+        self._length = 0  # characters of the paths added since the cache started over
         #: Each directory that holds a cached path (or is one) -> its own path, ``""``
         #: for the root, so a child's key is ``prefix + "/" + name``.
         self._prefixes: dict[Inode, str] = {root: ""}
@@ -57,8 +63,10 @@ class PathCache:
     def add(self, path: str, directory: Inode, node: Inode) -> None:
         """Remember that plain ``path`` names ``node``, an entry of ``directory``
         (and that the path before its last ``/`` names ``directory``)."""
-        if len(self._nodes) >= MAX_PATHS:
+        self._length += 2 * len(path)  # the path, and (at most) its directory's
+        if len(self._nodes) >= MAX_PATHS or self._length > MAX_PATH_BYTES:
             self.clear()
+            self._length = 2 * len(path)
         prefix = path[: path.rindex("/")]
         self._prefixes[directory] = prefix
         if prefix:
@@ -78,6 +86,7 @@ class PathCache:
 
     def clear(self) -> None:
         """Forget every path but ``/``."""
+        self._length = 0
         self._nodes.clear()
         self._nodes["/"] = self._root
         self._prefixes.clear()

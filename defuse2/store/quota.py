@@ -5,6 +5,12 @@ Where this sits: kernel -> libfuse -> binding -> defuse2 dispatcher -> MemorySto
 the reservation either succeeds whole or raises ``ENOSPC`` before anything is allocated.
 :meth:`Quota.statfs` turns the same counters into the numbers :manpage:`df(1)` prints.
 
+The byte budget bounds the store's memory, so it counts what the store's own objects
+take besides the bytes users see: every inode :data:`NODE_COST` bytes, every directory
+entry :data:`ENTRY_COST` bytes plus its name, and (in their modules) every chunk of file
+data and every extended attribute a fixed overhead too. The figures are what CPython
+3.11 (64-bit) measures for those objects (``benchmarks/memory_bound.py``), rounded up.
+
 Sizes are given as an ``int`` (bytes) or as a string that :func:`parse_size` reads::
 
     parse_size("64 MiB")   # 67108864
@@ -52,8 +58,16 @@ _ACCEPTED = (
 #: Block size reported by ``statfs`` (``f_bsize`` and ``f_frsize``).
 BLOCK_SIZE = 4096
 
-#: ``f_files`` reported when no node cap is set.
-UNCAPPED_NODES = 1 << 32
+#: Bytes charged for each inode: the object, its lock, and a file's content table or a
+#: directory's entry table (about 530 bytes measured for a file).
+NODE_COST = 576
+
+#: Bytes charged for each directory entry besides its name's bytes: the name's string
+#: object and its slot in the directory (about 90 bytes measured).
+ENTRY_COST = 96
+
+#: The least a new node costs: an empty file with a one-byte name.
+LEAST_NODE_COST = NODE_COST + ENTRY_COST + 1
 
 
 def parse_size(value: int | str, *, what: str = "quota") -> int:
@@ -93,16 +107,26 @@ def default_limit() -> int:
     return max(pages * page_size // 2, 0)
 
 
+def default_max_nodes(limit: int) -> int:
+    """As many nodes as ``limit`` bytes can hold at :data:`LEAST_NODE_COST` each.
+
+    Like ``tmpfs``'s ``nr_inodes``, a finite default; the byte budget, which charges
+    every node, stops a tree of real files and names well before it.
+    """
+    return max(limit // LEAST_NODE_COST, 1)
+
+
 class Quota:
-    """A byte budget and an optional node budget, with their use, under one small lock.
+    """A byte budget and a node budget, with their use, under one small lock.
 
     :param limit: bytes the store may hold.
-    :param max_nodes: nodes (inodes plus extra hard links) it may hold, or ``None``.
+    :param max_nodes: nodes (inodes plus extra hard links) it may hold; ``None`` for
+        :func:`default_max_nodes`.
     """
 
     def __init__(self, limit: int, max_nodes: int | None = None) -> None:
         self.limit = limit
-        self.max_nodes = max_nodes
+        self.max_nodes = default_max_nodes(limit) if max_nodes is None else max_nodes
         self.used = 0
         self.nodes = 0
         self._lock = threading.Lock()
@@ -119,12 +143,20 @@ class Quota:
         try:
             if nbytes > 0 and self.used + nbytes > self.limit:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            if nodes > 0 and self.max_nodes is not None and self.nodes + nodes > self.max_nodes:
+            if nodes > 0 and self.nodes + nodes > self.max_nodes:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             self.used += nbytes
             self.nodes += nodes
         finally:
             lock.release()
+
+    def charge(self, nbytes: int) -> None:
+        """Take ``nbytes`` even past the limit (negative gives back).
+
+        Only for changes that must not fail on a full filesystem and are bounded by
+        themselves: a ``rename`` to a longer name (at most 254 bytes more per name).
+        """
+        self.release(-nbytes)
 
     def release(self, nbytes: int = 0, nodes: int = 0) -> None:
         """Give ``nbytes`` and ``nodes`` back to the budget."""
@@ -142,13 +174,18 @@ class Quota:
             return max(self.limit - self.used, 0)
 
     def statfs(self) -> dict[str, int]:
-        """The ``f_*`` fields of :manpage:`statvfs(3)` for this budget."""
+        """The ``f_*`` fields of :manpage:`statvfs(3)` for this budget.
+
+        ``f_ffree`` is how many nodes could still be made: no more than the node cap
+        leaves, nor than the free bytes pay for at :data:`LEAST_NODE_COST` each.
+        """
         with self._lock:
             used, nodes = self.used, self.nodes
         blocks = self.limit // BLOCK_SIZE
-        free_blocks = max(self.limit - used, 0) // BLOCK_SIZE
-        files = self.max_nodes if self.max_nodes is not None else UNCAPPED_NODES
-        free_files = max(files - nodes, 0)
+        free_bytes = max(self.limit - used, 0)
+        free_blocks = free_bytes // BLOCK_SIZE
+        files = self.max_nodes
+        free_files = max(min(files - nodes, free_bytes // LEAST_NODE_COST), 0)
         return {
             "f_bsize": BLOCK_SIZE,
             "f_frsize": BLOCK_SIZE,

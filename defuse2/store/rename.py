@@ -27,8 +27,11 @@ directory over a non-empty directory               ``ENOTEMPTY``
 =================================================  ===============
 
 A replaced target loses its name like after ``unlink``: its data lives on for open
-handles. Times: both parents get mtime and ctime, the moved (and replaced or exchanged)
-inodes get ctime.
+handles. The quota is charged the new name's bytes and given the old name's back; a
+rename is never refused for space (it must work on a full filesystem, and libfuse hides
+a file unlinked while open by renaming it), so a longer name may take the store up to
+254 bytes past its quota, until something is removed. Times: both parents get mtime and
+ctime, the moved (and replaced or exchanged) inodes get ctime.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import errno
 
 from defuse2.store.base import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, Context
 from defuse2.store.inode import Inode
-from defuse2.store.namespace import Namespace, visible
+from defuse2.store.namespace import Namespace, entry_cost, visible
 from defuse2.store.paths import check_name, fail
 from defuse2.store.permissions import W, X, may_delete, require
 
@@ -105,6 +108,7 @@ def rename(namespace: Namespace, old: str, new: str, flags: int, ctx: Context, n
                 namespace.drop_hidden(target, now)
             namespace.detach(new_dir, new_name, now)
             namespace.unlinked(target, now)
+        namespace.quota.charge(entry_cost(new_name))  # never refused: see the docstring
         namespace.attach(new_dir, new_name, source, now)
         with source.lock:
             source.ctime = now
@@ -124,6 +128,7 @@ def _exchange(
     """Swap two entries atomically (``RENAME_EXCHANGE``); namespace lock held."""
     namespace.detach(old_dir, old_name, now)
     namespace.detach(new_dir, new_name, now)
+    namespace.quota.charge(entry_cost(old_name) + entry_cost(new_name))  # as before
     namespace.attach(old_dir, old_name, target, now)
     namespace.attach(new_dir, new_name, source, now)
     for node in (source, target):

@@ -27,9 +27,9 @@ from typing import IO
 from defuse2.store import xattrs
 from defuse2.store.content import CHUNK_SIZE
 from defuse2.store.inode import Inode
-from defuse2.store.namespace import Namespace, is_hidden
+from defuse2.store.namespace import Namespace, entry_cost, is_hidden
 from defuse2.store.paths import PATH_MAX, byte_length, check_name, fail
-from defuse2.store.quota import Quota
+from defuse2.store.quota import NODE_COST, Quota
 from defuse2.store.tarformat import Totals, data_regions, nanoseconds, xattrs_of
 
 _ZEROS = memoryview(bytes(CHUNK_SIZE))
@@ -84,17 +84,26 @@ class _Plan:
                 return path
         return None
 
-    def cost(self) -> tuple[int, int]:
-        """``(bytes, nodes)`` of the new entries besides file data (an upper bound)."""
+    def cost(self, existing: dict[str, Inode], implied: list[str]) -> tuple[int, int]:
+        """``(bytes, nodes)`` the new entries take besides file data (an upper bound):
+        nodes, names, symlink targets and xattrs."""
         nbytes = nodes = 0
-        for member in [*self.members.values(), *([self.top] if self.top else [])]:
+        for path in implied:
+            nbytes += NODE_COST + entry_cost(path.rpartition("/")[2])
             nodes += 1
-            if member.islnk():
-                continue
-            if member.issym():
-                nbytes += byte_length(member.linkname)
-            nbytes += sum(xattrs.cost(k, v) for k, v in xattrs_of(member).items())
-        return nbytes, nodes - (self.top is not None)
+        for path, member in [*self.members.items(), *([("", self.top)] if self.top else [])]:
+            if path not in existing:
+                nbytes += entry_cost(path.rpartition("/")[2])
+                nodes += 1
+                if member.islnk():
+                    continue
+                nbytes += NODE_COST
+                if member.issym():
+                    nbytes += byte_length(member.linkname)
+            found = xattrs_of(member)
+            if found:
+                nbytes += xattrs.TABLE_COST + sum(xattrs.cost(k, v) for k, v in found.items())
+        return nbytes, nodes
 
 
 class _Budget:
@@ -129,6 +138,8 @@ def _apply(node: Inode, member: tarfile.TarInfo, now: int) -> int:
     for key, value in xattrs_of(member).items():
         if node.xattrs is None:
             node.xattrs = {}
+            node.extra += xattrs.TABLE_COST
+            added += xattrs.TABLE_COST
         old = node.xattrs.get(key)
         delta = xattrs.cost(key, value) - (xattrs.cost(key, old) if old is not None else 0)
         node.xattrs[key] = value
@@ -172,8 +183,7 @@ def restore(namespace: Namespace, archive: tarfile.TarFile, root: str) -> Totals
         if not top.is_dir:
             raise fail(errno.ENOTDIR, root)
         existing, implied = _conflicts(top, plan)
-    nbytes, nodes = plan.cost()
-    nodes += len(implied) - sum(1 for path in existing if path in plan.members)
+    nbytes, nodes = plan.cost(existing, implied)
     budget = _Budget(namespace.quota)
     try:
         budget.reserve(nbytes, nodes)
@@ -230,10 +240,13 @@ def _build_and_attach(
     built: dict[str, Inode] = {}
     used = 0
     for path in implied:
-        built[path] = namespace.new_inode(stat.S_IFDIR | 0o755, top.uid, top.gid, now)
+        node = built[path] = namespace.new_inode(stat.S_IFDIR | 0o755, top.uid, top.gid, now)
+        node.extra = NODE_COST
+        used += NODE_COST + entry_cost(path.rpartition("/")[2])
     for path, member in plan.members.items():
         if path in existing:
             continue
+        used += entry_cost(path.rpartition("/")[2])
         if member.islnk():
             source = plan.link_source(member)
             assert source is not None
@@ -242,14 +255,15 @@ def _build_and_attach(
             built[path] = node
             continue
         node = namespace.new_inode(_kind(member), member.uid, member.gid, now)
+        node.extra = NODE_COST
         if member.isreg():
             data = archive.extractfile(member)
             assert data is not None
             _fill(node, data, member, budget)
-            used += node.content.allocated if node.content is not None else 0
+            used += node.content.cost() if node.content is not None else 0
         elif member.issym():
             node.target = member.linkname
-            node.extra = byte_length(member.linkname)
+            node.extra += byte_length(member.linkname)
         elif member.ischr() or member.isblk():
             node.rdev = os.makedev(member.devmajor, member.devminor)
         used += node.extra

@@ -335,3 +335,23 @@ def test_enospc_refuses_the_whole_write(t: Target) -> None:
     t.unlink("fill")
     t.write_bytes("other", b"o" * chunk)  # freed space is usable again
     assert t.statvfs().f_bavail * t.statvfs().f_frsize >= free - 2 * chunk
+
+
+def test_empty_files_fill_the_quota_too(t: Target) -> None:
+    """Names and inodes take memory: the quota counts them, and ``df -i`` says how many
+    more fit."""
+    if t.quota is None:
+        pytest.skip("a kernel filesystem keeps inodes and names beyond its size")
+    free = t.statvfs().f_bavail * t.statvfs().f_frsize
+    t.write_bytes("filler", b"f" * (free - 64 * 1024 - 4096))  # 64 KiB left, about
+    room = t.statvfs().f_bavail * t.statvfs().f_frsize
+    made = 0
+    with pytest.raises(OSError) as exc:
+        while made < 10_000:
+            t.close(t.open(f"{made:08d}".rjust(208, "n"), os.O_WRONLY | os.O_CREAT, 0o644))
+            made += 1
+    assert exc.value.errno == errno.ENOSPC
+    assert 0 < made < room // 600  # each costs more than 600 bytes of the quota
+    assert t.statvfs().f_ffree == 0
+    t.unlink("filler")
+    assert t.statvfs().f_ffree > made
