@@ -165,3 +165,22 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)])
+
+
+def test_a_saver_saves_on_the_signal_and_restores_signal_handling(tmp_path: Path) -> None:
+    from defuse2.autosave import SAVE_SIGNAL, Saver
+
+    before = signal.getsignal(SAVE_SIGNAL), signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    store = MemoryStore()
+    store.mkdir("/made", 0o755)
+    lines: list[str] = []
+    saver = Saver(store, str(tmp_path / "s.tar"), report=lines.append)
+    saver.start()
+    try:
+        os.kill(os.getpid(), SAVE_SIGNAL)
+        assert wait_for(lambda: names_in(tmp_path / "s.tar") == [".", "made"])
+    finally:
+        saver.stop()
+    assert (signal.getsignal(SAVE_SIGNAL), signal.pthread_sigmask(signal.SIG_BLOCK, [])) == before
+    assert len(lines) == 1
+    assert lines[0].startswith(f"saved {tmp_path / 's.tar'} (on SIGUSR1): 2 entries, 0 bytes")

@@ -10,7 +10,8 @@ be saved with its new bytes while the other keeps its old ones. So a save has tw
    chunk table (:meth:`~defuse2.store.content.Content.freeze`: a table of the same
    chunks, no data copied). Every change to the store waits for that moment, so the
    snapshot is one instant of the tree. It costs time in proportion to the number of
-   nodes and chunks (about a microsecond each), not to the bytes.
+   nodes (a few microseconds each: 0.3 to 0.6 s for 100,000 files where it was
+   measured), not to the bytes; the garbage collector is held off meanwhile.
 2. The archive is written from the :class:`Snapshot` with no lock held, while the store
    serves on; a write to a chunk the snapshot shares copies that chunk first (memory
    beyond the quota, for the length of the save, at most the data changed meanwhile).
@@ -23,6 +24,7 @@ locks at once is safe because no other thread that holds one waits for another.
 from __future__ import annotations
 
 import errno
+import gc
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -154,41 +156,65 @@ def capture(namespace: Namespace, root: str = "/") -> Snapshot:
     entries: list[Entry] = []
     shared: list[tuple[Inode, dict[int, bytearray]]] = []
     held: list[Inode] = []
-    with namespace.lock:
-        top = namespace.lookup(root)
-        if not top.is_dir:
-            raise fail(errno.ENOTDIR, root)
-        first_names: dict[int, str] = {}
-        try:
-            for path, node in _walk(top):
-                first = first_names.get(node.ino)
-                if first is None:  # the first name of this inode: lock it
-                    node.lock.acquire()
-                    held.append(node)
-                    if not node.is_dir:
-                        first_names[node.ino] = path
-                if stat.S_ISSOCK(node.mode):
-                    continue
-                entry = _entry(path, node)
-                if first is not None:
-                    entry.link_to = first
-                elif node.content is not None:
-                    entry.chunks = node.content.freeze()
-                    shared.append((node, entry.chunks))
-                entries.append(entry)
-        except BaseException:  # (a MemoryError): share nothing
-            for node, chunks in shared:
-                assert node.content is not None
-                node.content.thaw(chunks)
-            raise
-        finally:
-            for node in held:
-                node.lock.release()
+    collecting = gc.isenabled()
+    gc.disable()  # the entries are new objects, not garbage: no collection while held
+    try:
+        with namespace.lock:
+            _capture(namespace, root, entries, shared, held)
+    finally:
+        if collecting:
+            gc.enable()
     return Snapshot(entries, shared)
+
+
+def _capture(
+    namespace: Namespace,
+    root: str,
+    entries: list[Entry],
+    shared: list[tuple[Inode, dict[int, bytearray]]],
+    held: list[Inode],
+) -> None:
+    """Fill ``entries`` and ``shared`` (namespace lock held); every inode lock taken is
+    let go before returning."""
+    top = namespace.lookup(root)
+    if not top.is_dir:
+        raise fail(errno.ENOTDIR, root)
+    first_names: dict[int, str] = {}
+    try:
+        for path, node in _walk(top):
+            first = first_names.get(node.ino)
+            if first is None:  # the first name of this inode: lock it
+                node.lock.acquire()
+                held.append(node)
+                if not node.is_dir:
+                    first_names[node.ino] = path
+            if stat.S_ISSOCK(node.mode):
+                continue
+            entry = _entry(path, node)
+            if first is not None:
+                entry.link_to = first
+            elif node.content is not None:
+                entry.chunks = node.content.freeze()
+                shared.append((node, entry.chunks))
+            entries.append(entry)
+    except BaseException:  # (a MemoryError): share nothing
+        for node, chunks in shared:
+            assert node.content is not None
+            node.content.thaw(chunks)
+        raise
+    finally:
+        for node in held:
+            node.lock.release()
+
+
+#: The xattrs of an entry that has none (entries are only read, never changed).
+_NO_XATTRS: dict[str, bytes] = {}
 
 
 def _entry(path: str, node: Inode) -> Entry:
     """What an archive keeps of ``node`` (its lock held)."""
+    xattrs = node.xattrs
+    content = node.content
     return Entry(
         path,
         node.mode,
@@ -197,10 +223,11 @@ def _entry(path: str, node: Inode) -> Entry:
         node.atime,
         node.mtime,
         node.ctime,
-        rdev=node.rdev,
-        target=node.target,
-        xattrs=dict(node.xattrs or {}),
-        size=node.content.size if node.content is not None else 0,
+        node.rdev,
+        node.target,
+        xattrs.copy() if xattrs else _NO_XATTRS,
+        None,
+        content.size if content is not None else 0,
     )
 
 

@@ -106,6 +106,12 @@ MTIME_RULES = [
     ("o-trunc-empty", lambda t: t.write_bytes("f", b""), lambda t: t.write_bytes("f", b""), "f"),
     ("truncate-same-size", lambda t: t.write_bytes("f", b"x"), lambda t: t.truncate("f", 1), "f"),
     (
+        "ftruncate-same-size-no-data",
+        lambda t: _hole(t, "f", 5000),
+        lambda t: _ftruncate(t, "f", 5000),
+        "f",
+    ),
+    (
         "ftruncate-same-size",
         lambda t: t.write_bytes("f", b"x"),
         lambda t: _ftruncate(t, "f", 1),
@@ -133,6 +139,12 @@ def _append(t: Target, path: str) -> None:
         t.write(fd, b"more")
     finally:
         t.close(fd)
+
+
+def _hole(t: Target, path: str, size: int) -> None:
+    """A file of ``size`` bytes holding no data."""
+    t.write_bytes(path, b"")
+    t.truncate(path, size)
 
 
 def _ftruncate(t: Target, path: str, length: int) -> None:
