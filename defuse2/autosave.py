@@ -15,12 +15,12 @@ new one is complete. Saves run one at a time, in a thread of their own; each pri
 line (entries, bytes, seconds) -- timed ones only when they fail or take a second or
 more -- and a failed one leaves the previous archive as it was.
 
-How the signal arrives: the serving loop runs in C, where a Python signal handler
-would wait for the next request (or, in the threaded loop, for the unmount). So
+The CLI starts and stops the saver as the filesystem's ``on_start``/``on_stop`` hooks,
+so with ``--daemon`` it runs in the process that serves. How the signal arrives:
 ``SIGUSR1`` is blocked in the threads started after the saver starts (libfuse's among
-them) and a thread waits for it with ``signal.sigwait``. ``--daemon`` forks
-inside libfuse, which keeps only the forking thread: there the saves at unmount still
-happen, but ``SIGUSR1`` is ignored and ``--save-every`` is refused.
+them) and a thread of its own waits for it with ``signal.sigwait``, wherever the other
+threads are (in C, serving requests); a thread that was running before may still take
+it, and then a Python handler asks for the save.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class Saver:
     def start(self, *, signals: bool = True) -> None:
         """Start saving on :data:`SAVE_SIGNAL` (``signals``) and every :attr:`every` seconds.
 
-        Call from the main thread before the filesystem starts serving.
+        Call from the main thread before the filesystem starts serving (an ``on_start``
+        hook of a mount is).
         """
         self._threads.append(_thread(self._saving, "defuse2 saver"))
         if signals:
@@ -113,11 +114,6 @@ class Saver:
         self._threads.clear()
         while self._restore:  # the mask first: a signal still pending meets our handler
             self._restore.pop()()
-
-    @staticmethod
-    def ignore_signal() -> None:
-        """Make :data:`SAVE_SIGNAL` harmless where no saver listens (``--daemon``)."""
-        signal.signal(SAVE_SIGNAL, signal.SIG_IGN)
 
     def _waiting_for_signals(self) -> None:
         while True:

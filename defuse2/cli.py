@@ -242,19 +242,20 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
     for flag, method in (("load", "import_tar"), ("save", "export_tar")):
         if getattr(args, flag) and not hasattr(store, method):
             _fail(f"--{flag} needs a store with {method}(); {type(store).__name__} has none")
-    saver = _saver(store, args)
+    save_to = _save_target(args)
+    trace_to_log = _setup_logging(args.log)
+    report = _reporter(args.log)
     if args.load:
         try:
             summary = store.import_tar(args.load)
         except (OSError, ValueError) as exc:
             _fail(f"cannot load {args.load}: {getattr(exc, 'strerror', None) or exc}", 1)
-        _report(f"loaded {args.load}" + (f": {summary}" if summary is not None else ""))
-    trace_to_log = _setup_logging(args.log)
-    if saver is not None:
-        if args.daemon:
-            saver.ignore_signal()  # libfuse's fork keeps no thread to hear it
-        else:
-            saver.start()
+        report(f"loaded {args.load}" + (f": {summary}" if summary is not None else ""))
+    saver = None
+    if save_to is not None:
+        saver = Saver(store, save_to, every=args.save_every, report=report)
+        fs.on_start(saver.start)  # in the process that serves (after --daemon's fork)
+        fs.on_stop(saver.stop)
     try:
         fs.mount(
             args.mountpoint,
@@ -266,33 +267,39 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
         )
     except (MountError, OptionError) as exc:
         _fail(str(exc), 1)
-    finally:
-        if saver is not None:
-            saver.stop()
     if saver is not None and not saver.save("at unmount"):
         raise SystemExit(1)
 
 
-def _saver(store: Any, args: argparse.Namespace) -> Saver | None:
-    """The saver ``--save`` asks for, its target checked before anything is mounted."""
+def _save_target(args: argparse.Namespace) -> str | None:
+    """Where ``--save`` saves, checked before anything is mounted."""
     from .store.archive import check_save_target
 
     if args.save_every is not None and not args.save:
         _fail("--save-every needs --save TAR: where to save")
     if not args.save:
         return None
-    if args.save_every is not None and args.daemon:
-        _fail("--save-every needs the foreground: --daemon keeps no thread to save with")
-    path = os.path.abspath(args.save)
+    path: str = os.path.abspath(args.save)
     try:
         check_save_target(path)
     except OSError as exc:
         _fail(f"cannot save to {args.save}: {exc.strerror}")
-    return Saver(store, path, every=args.save_every, report=_report)
+    return path
 
 
-def _report(line: str) -> None:
-    print(f"defuse2: {line}", file=sys.stderr, flush=True)
+def _reporter(log_file: str | None) -> Callable[[str], None]:
+    """Where the lines about loads and saves go: stderr, and the ``--log`` file if any
+    (a daemon's stderr goes nowhere)."""
+    logger = logging.getLogger("defuse2.snapshots")
+    if log_file is not None:
+        logger.setLevel(logging.INFO)
+
+    def report(line: str) -> None:
+        print(f"defuse2: {line}", file=sys.stderr, flush=True)
+        if log_file is not None:
+            logger.info(line)
+
+    return report
 
 
 def _open_store(location: str, mountpoint: str) -> Store:

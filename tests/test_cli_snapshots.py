@@ -184,3 +184,35 @@ def test_a_saver_saves_on_the_signal_and_restores_signal_handling(tmp_path: Path
     assert (signal.getsignal(SAVE_SIGNAL), signal.pthread_sigmask(signal.SIG_BLOCK, [])) == before
     assert len(lines) == 1
     assert lines[0].startswith(f"saved {tmp_path / 's.tar'} (on SIGUSR1): 2 entries, 0 bytes")
+
+
+def serving_pid(mountpoint: Path) -> int:
+    """The process whose command line names ``mountpoint`` (a daemon's child)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if os.fsencode(mountpoint) in argv and b"--daemon" in argv:
+                return int(entry.name)
+    raise AssertionError(f"no process serves {mountpoint}")
+
+
+@pytest.mark.mount
+def test_a_daemon_saves_on_sigusr1_on_a_timer_and_at_unmount(app: Path, mountpoint: Path) -> None:
+    archive, log = mountpoint.parent / "store.tar", mountpoint.parent / "fs.log"
+    argv = command(app, mountpoint, "--save", str(archive), "--log", str(log))
+    argv[argv.index("--foreground")] = "--daemon"
+    done = subprocess.run([*argv, "--save-every", "30"], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr  # the parent returns once the child serves
+    try:
+        (mountpoint / "a.txt").write_text("a\n")
+        os.kill(serving_pid(mountpoint), signal.SIGUSR1)
+        assert wait_for(lambda: "a.txt" in names_in(archive)), log.read_text()
+        (mountpoint / "b.txt").write_text("b\n")
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mountpoint)], capture_output=True)
+    assert wait_for(lambda: "(at unmount)" in log.read_text()), log.read_text()
+    assert names_in(archive) == [".", "a.txt", "b.txt"]
+    assert "(on SIGUSR1): 2 entries" in log.read_text()
