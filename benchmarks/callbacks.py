@@ -241,21 +241,21 @@ def _fuse_object(fuse_class: type, operations: Any, encoding: str) -> Any:
     return fuse
 
 
-def _stand_in_context(mount: Any) -> Callable[[], Any]:
+def _stand_in_context(caller: Any) -> Callable[[], Any]:
     """Who is asking: outside a FUSE loop libfuse has no ``fuse_get_context()``.
 
     A foreign call of the same shape stands in for it: ``memmove(p, p, 0)`` returns a
     pointer to a ``struct fuse_context`` of this process. As on a mount with the default
     single-threaded loop, it is asked once and the struct is read on every call.
     """
-    context = mount._FuseContext(uid=os.getuid(), gid=os.getgid(), pid=os.getpid(), umask=0o22)
+    context = caller.FuseContext(uid=os.getuid(), gid=os.getgid(), pid=os.getpid(), umask=0o22)
     memmove = ctypes.CDLL(None)["memmove"]
-    memmove.restype = ctypes.POINTER(mount._FuseContext)
+    memmove.restype = ctypes.POINTER(caller.FuseContext)
     memmove.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
     address = ctypes.addressof(context)
     get = functools.partial(memmove, address, address, 0)
     get.keep = context  # type: ignore[attr-defined]
-    return mount._context_function(get, single_threaded=True)  # type: ignore[no-any-return]
+    return caller.context_function(get, single_threaded=True)  # type: ignore[no-any-return]
 
 
 def build_targets(binding: str, libfuse: int, names: list[str]) -> list[Target]:
@@ -266,7 +266,7 @@ def build_targets(binding: str, libfuse: int, names: list[str]) -> list[Target]:
     os.environ["DEFUSE2_BINDING"], os.environ["DEFUSE2_LIBFUSE"] = binding, str(libfuse)
     import bench_targets
 
-    from defuse2 import FileSystem, mount
+    from defuse2 import FileSystem, assembly, caller
 
     targets = []
     for name in names:
@@ -276,7 +276,8 @@ def build_targets(binding: str, libfuse: int, names: list[str]) -> list[Target]:
             fuse = _fuse_object(module.FUSE, operations, "utf-8")
         else:
             filesystem = FileSystem() if name == "defuse2" else bench_targets.routed_fs
-            prepared = mount._prepare(filesystem, binding=binding, context=_stand_in_context(mount))
+            context = _stand_in_context(caller)
+            prepared = assembly.prepare(filesystem, binding=binding, context=context)
             encoding = prepared.arguments.get("encoding", "utf-8")
             fuse = _fuse_object(prepared.fuse_class, prepared.operations, encoding)
         target = Target(name, fuse, module, libfuse)

@@ -74,10 +74,10 @@ EVERY_CALL = ["attr_timeout=0", "entry_timeout=0", "direct_io", "xattrs=no"]
 
 def _per_call_context(get: Any, **_: Any) -> Any:
     """The caller's context from ``fuse_get_context()`` on every call."""
-    from defuse2 import mount
+    from defuse2.caller import FuseContext, fields_unpacker
     from defuse2.store.base import Context
 
-    unpack = mount._fields_unpacker(mount._FuseContext, "uid:I gid:I pid:i umask:I")
+    unpack = fields_unpacker(FuseContext, "uid:I gid:I pid:i umask:I")
     new = tuple.__new__
     return lambda: new(Context, unpack(get().contents))
 
@@ -100,12 +100,12 @@ def _spare_reader_all_along() -> None:
 def serve(variant: str, mountpoint: str, binding: str, libfuse: str, extra: str) -> None:
     """Mount the store as *variant* and serve it in the foreground (in this process)."""
     from defuse2 import binding as callbacks
-    from defuse2 import cli, mount
+    from defuse2 import caller, cli
 
     if variant == "per-call":
         callbacks._keeping_call = lambda states: callbacks._call
     if variant in ("per-call", "kept-state"):
-        mount._context_function = _per_call_context
+        caller.context_function = _per_call_context
     if variant == "spare":
         _spare_reader_all_along()
     options = VARIANTS[variant] + [option for option in extra.split(",") if option]

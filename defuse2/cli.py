@@ -222,7 +222,8 @@ def _setup_logging(log_file: str | None) -> Callable[[str], None] | None:
 
 def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
     """Mount ``fs`` as ``args`` say; load and save the store around it."""
-    from .mount import MountError, parse_options
+    from .mount_options import parse_options
+    from .preflight import MountError
 
     options: dict[str, Any] = {}
     for text in args.options:
@@ -329,8 +330,8 @@ def _open_store(location: str, mountpoint: str) -> Store:
 
 def _umount(mountpoint: str) -> None:
     """``defuse2 umount``: unmount a FUSE mount, live or stale, and say which it was."""
-    from .mount import unmount
     from .mountinfo import is_stale, mount_entry
+    from .unmounting import unmount
 
     path = os.path.abspath(mountpoint)
     entry = mount_entry(path)

@@ -1,7 +1,7 @@
 """``--trace``: one line per FUSE callback, to see what a command asks of a filesystem.
 
 Where this sits: kernel -> libfuse -> binding -> **trace** -> mount adapter -> dispatcher.
-When tracing is on, :func:`defuse2.mount.operations_class` wraps each registered adapter
+When tracing is on, :func:`defuse2.adapter.operations_class` wraps each registered adapter
 method with :func:`traced`; when it is off nothing is wrapped, so tracing costs nothing.
 
 A line names the operation, the path, who serves it (a route and its variables, or the

@@ -18,8 +18,10 @@ import pytest
 
 from defuse2 import DefuseError, FileSystem
 from defuse2.answers import check_stat
+from defuse2.assembly import prepare
+from defuse2.bindings import import_binding
 from defuse2.cstat import _layout, stat_filler
-from defuse2.mount import MountError, _import_binding, _prepare
+from defuse2.mount import MountError
 from defuse2.store.base import Context
 
 NOW = 1_700_000_000_123_456_789
@@ -74,7 +76,7 @@ CASES: dict[str, Mapping[str, Any]] = {
 def _bindings() -> Iterator[tuple[str, Any]]:
     for name in ("mfusepy", "fusepy"):
         try:
-            yield name, _import_binding(name)
+            yield name, import_binding(name)
         except MountError:
             continue
 
@@ -242,7 +244,7 @@ def test_getattr_callback_writes_what_the_binding_would(binding: str, path: byte
     fs.store.mkdir("/dir", 0o755)
     fs.store.symlink("/link", "dir")
     fs.store.release("/file", fs.store.create("/file", 0o100640))
-    prepared = _prepare(fs, binding=binding, context=lambda: Context(0, 0, 1))
+    prepared = prepare(fs, binding=binding, context=lambda: Context(0, 0, 1))
     fuse = object.__new__(prepared.fuse_class)
     fuse.operations, fuse.raw_fi, fuse.use_ns = prepared.operations, False, True
     fuse.encoding, fuse.errors = "utf-8", "surrogateescape"

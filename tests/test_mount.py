@@ -27,12 +27,11 @@ import pytest
 
 from defuse2 import FileSystem, Resource, attributes
 from defuse2.adapter import Operations, operations_class
+from defuse2.assembly import adapter_class
 from defuse2.binding import _call
+from defuse2.caller import FuseContext, context_function
 from defuse2.mount import (
     MountError,
-    _adapter_class,
-    _context_function,
-    _FuseContext,
     binding_name,
     fuse_options,
     is_mounted,
@@ -270,7 +269,7 @@ class FakeDispatcher:
 
 @pytest.mark.parametrize("binding", ["mfusepy", "fusepy"])
 def test_unimplemented_operations_are_not_registered(binding: str) -> None:
-    adapter = _adapter_class(FakeDispatcher(), binding, xattrs=True, trace=None)  # type: ignore[arg-type]
+    adapter = adapter_class(FakeDispatcher(), binding, xattrs=True, trace=None)  # type: ignore[arg-type]
     for name in ("getattr", "readdir", "read"):
         assert callable(getattr(adapter, name))
     for name in ("write", "getxattr", "listxattr", "create", "rename", "access"):
@@ -309,7 +308,7 @@ def test_untraced_operations_hand_on_to_the_dispatcher_directly() -> None:
 
 def test_without_routes_operations_hand_on_to_the_store_directly() -> None:
     dispatcher = FileSystem().dispatcher()
-    operations = _adapter_class(dispatcher, "mfusepy", xattrs=True, trace=None)(dispatcher)
+    operations = adapter_class(dispatcher, "mfusepy", xattrs=True, trace=None)(dispatcher)
     store = dispatcher.store
     registered = {name for name in dispatcher.store_operations() if getattr(operations, name)}
     assert {"getattr", "read", "release", "find_xattr"} <= registered
@@ -321,7 +320,7 @@ def test_without_routes_operations_hand_on_to_the_store_directly() -> None:
     assert operations.getattr == store.getattr  # ... but there are none on libfuse 2
 
     routed = small_filesystem().dispatcher()
-    operations = _adapter_class(routed, "mfusepy", xattrs=True, trace=None)(routed)
+    operations = adapter_class(routed, "mfusepy", xattrs=True, trace=None)(routed)
     assert operations.read == routed.read
 
 
@@ -397,15 +396,15 @@ def test_escaping_exceptions_meet_the_errno_boundary(caplog: pytest.LogCaptureFi
 def test_context_reads_libfuse_context_per_request(single_threaded: bool) -> None:
     # Stands in for fuse_get_context(): NULL before the first request, then the serving
     # thread's struct, which libfuse refills before each request.
-    current = _FuseContext(uid=1000, gid=100, pid=4242, umask=0o022)
-    answers = [ctypes.POINTER(_FuseContext)(), ctypes.pointer(current)]
+    current = FuseContext(uid=1000, gid=100, pid=4242, umask=0o022)
+    answers = [ctypes.POINTER(FuseContext)(), ctypes.pointer(current)]
     asked: list[int] = []
 
     def get() -> Any:
         asked.append(1)
         return answers[min(len(asked), 2) - 1]
 
-    context = _context_function(get, single_threaded=single_threaded)
+    context = context_function(get, single_threaded=single_threaded)
     with pytest.raises(ValueError, match="NULL"):
         context()
     assert context() == Context(1000, 100, 4242, 0o022)

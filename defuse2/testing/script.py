@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..mount import unmount
+from ..unmounting import unmount
 
 
 @contextlib.contextmanager
