@@ -99,11 +99,10 @@ def _spare_reader_all_along() -> None:
 
 def serve(variant: str, mountpoint: str, binding: str, libfuse: str, extra: str) -> None:
     """Mount the store as *variant* and serve it in the foreground (in this process)."""
-    from defuse2 import binding as callbacks
-    from defuse2 import caller, cli
+    from defuse2 import callbacks, caller, cli
 
     if variant == "per-call":
-        callbacks._keeping_call = lambda states: callbacks._call
+        callbacks.thread_keeping_call = lambda states: callbacks.guarded_call
     if variant in ("per-call", "kept-state"):
         caller.context_function = _per_call_context
     if variant == "spare":

@@ -11,7 +11,7 @@ puts together, for one filesystem on one binding, the pieces that
 - the adapter (:mod:`defuse2.adapter`), one method per FUSE operation, with fusepy's
   ``Operations`` mixed in where that binding needs it, and what it must know of the
   mount: the per-reply timeouts, the kernel's cache invalidation, the writeback cache;
-- the binding's ``FUSE`` class with defuse2's callbacks (:mod:`defuse2.binding`), built
+- the binding's ``FUSE`` class with defuse2's callbacks (:mod:`defuse2.callbacks`), built
   once per binding, and the keywords it is called with.
 
 Nothing is mounted here, so a benchmark can drive the callbacks without a kernel.
@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .adapter import Operations, operations_class
-from .binding import fuse_class
 from .bindings import binding_name, import_binding
+from .callbacks import fuse_class
 from .caller import libfuse_context
 from .invalidation import invalidator
 from .libfuse2_config import find_config

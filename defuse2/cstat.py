@@ -1,6 +1,6 @@
 """Fill libfuse's ``struct stat`` with one ``struct.pack_into``.
 
-Where this sits: kernel -> libfuse -> binding -> callbacks (:mod:`defuse2.binding`, with
+Where this sits: kernel -> libfuse -> binding -> callbacks (:mod:`defuse2.callbacks`, with
 **this**) -> adapter -> dispatcher.
 Every ``GETATTR`` (and every ``LOOKUP``: each ``stat`` of a name) ends with the binding
 copying the dispatcher's ``st_*`` mapping into the ``struct stat`` libfuse passed in.

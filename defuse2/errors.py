@@ -9,7 +9,7 @@ an ``OSError``, so it can never be mistaken for an errno and quietly swallowed.
 Where this sits: kernel -> libfuse -> binding -> adapter -> dispatcher -> resources and
 store. Whatever a resource or a store raises is turned into the errno the caller sees by
 :func:`errno_for`, and only there: the dispatcher uses it for resources, the mount's
-callbacks (:mod:`defuse2.binding`) for everything else that escapes, and the test
+callbacks (:mod:`defuse2.callbacks`) for everything else that escapes, and the test
 client for what it calls. So ``raise FileNotFoundError(path)`` is ``ENOENT`` from a
 resource or a store, mounted or in-process, and anything that carries no errno (a bug,
 a :class:`DefuseError`, even ``SystemExit``) is logged with the operation, the path and

@@ -5,7 +5,7 @@ adapter -> dispatcher -> resources and store. This is the only module that impor
 binding, and it imports it lazily, the first time something is mounted. The adapter
 (:mod:`defuse2.adapter`) has one explicit method per FUSE operation; here it gets
 fusepy's ``Operations`` base where needed, and the binding's ``FUSE`` class is
-subclassed (:mod:`defuse2.binding`) to close a few gaps and to cost less per callback:
+subclassed (:mod:`defuse2.callbacks`) to close a few gaps and to cost less per callback:
 
 - ``renameat2(2)`` flags reach ``rename`` (mfusepy drops them), so ``RENAME_NOREPLACE`` and
   ``RENAME_EXCHANGE`` are honoured or refused with ``EINVAL``, never turned into a plain

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from .binding import _call as callback_wrapper
+from .callbacks import guarded_call
 from .preflight import MountError
 from .readers import SpareReaders
 from .session import MountFailed, Session
@@ -87,7 +87,7 @@ class Serving:
             self.ended.set()
 
     def _opened(self, session: Session) -> Callable[[], None]:
-        readers = SpareReaders(session, callback_wrapper.__code__)
+        readers = SpareReaders(session, guarded_call.__code__)
         readers.warn_after = self._warn_after
         readers.serve_here()
         readers.start()

@@ -28,7 +28,7 @@ import pytest
 from defuse2 import FileSystem, Resource, attributes
 from defuse2.adapter import Operations, operations_class
 from defuse2.assembly import adapter_class
-from defuse2.binding import _call
+from defuse2.callbacks import guarded_call
 from defuse2.caller import FuseContext, context_function
 from defuse2.mount import (
     MountError,
@@ -376,14 +376,14 @@ def test_escaping_exceptions_meet_the_errno_boundary(caplog: pytest.LogCaptureFi
         raise ValueError("not started")
 
     with caplog.at_level(logging.ERROR, logger="defuse2"):
-        assert _call(fuse, fgetattr, b"/routed") == -errno.EIO
-        assert _call(fuse, read, b"/stored") == -errno.EIO
-        assert _call(fuse, missing, b"/x") == -errno.ENOENT
-        assert _call(fuse, no_errno, None) == -errno.EIO
-        assert _call(fuse, lambda path: None, b"/") == 0
-        assert _call(fuse, lambda: 7) == 7
+        assert guarded_call(fuse, fgetattr, b"/routed") == -errno.EIO
+        assert guarded_call(fuse, read, b"/stored") == -errno.EIO
+        assert guarded_call(fuse, missing, b"/x") == -errno.ENOENT
+        assert guarded_call(fuse, no_errno, None) == -errno.EIO
+        assert guarded_call(fuse, lambda path: None, b"/") == 0
+        assert guarded_call(fuse, lambda: 7) == 7
         with pytest.raises(ValueError, match="not started"):
-            _call(fuse, init, b"/")
+            guarded_call(fuse, init, b"/")
     lines = [record.getMessage() for record in caplog.records]
     assert lines == [
         "getattr /routed (route /routed (Routed)) raised ValueError; answering EIO",
