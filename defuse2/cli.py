@@ -322,6 +322,9 @@ def _open_store(location: str, mountpoint: str) -> Store:
     root, mount = os.path.realpath(location), os.path.realpath(mountpoint)
     if os.path.commonpath([root, mount]) == root:
         _fail(f"the mount point {mountpoint} is inside the store's directory {location}")
+    if not os.path.isdir(location):
+        what = "is not a directory" if os.path.exists(location) else "does not exist"
+        _fail(f"--store {location} {what}: give a directory (mkdir -p {location}) or a URL")
     try:
         return DirectoryStore(location)
     except DefuseError as exc:
