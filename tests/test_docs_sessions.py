@@ -2,12 +2,13 @@
 
 A session (``docs/code/sessions/*.console``) is what the docs show: lines ``$ command``,
 each followed by what the command prints. Here each session runs in one ``bash``, in a
-fresh directory that holds a copy of ``examples/hello.py`` and of the sessions' own
-programs (``docs/code/sessions/*.py``), with ``/tmp/`` standing for
-that directory; the output must match, where ``...`` stands for any text (a line of
-its own: any lines). A command ending in ``&`` runs in the background, and the session
-goes on once its mount point is mounted; bash's report of its end is left out. ``ls``
-lists in columns, as in a terminal. Whatever a session leaves mounted is unmounted.
+fresh directory that holds ``hello.py`` and the sessions' own programs
+(``docs/code/sessions/*.py``), and, as a checkout does, ``examples/`` and
+``docs/code/``, with ``/tmp/`` standing for that directory; the output must match,
+where ``...`` stands for any text (a line of its own: any lines). A command ending in
+``&`` runs in the background, and the session goes on once its mount point (its first
+``/tmp/`` path) is mounted; bash's report of its end is left out. ``ls`` lists in
+columns, as in a terminal. Whatever a session leaves mounted is unmounted.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def script(steps: list[tuple[str, str]], work: Path) -> str:
         lines.append(f"echo; echo '{MARK} {number}'")  # a line of its own, always
         real = command.replace("/tmp/", f"{work}/")
         if real.endswith("&"):
-            mountpoint = real.split()[-2]
+            mountpoint = next(word for word in real.split() if word.startswith(f"{work}/"))
             real += (
                 f"\nfor _ in $(seq 400); do mountpoint -q {mountpoint} && break; sleep 0.05; done"
             )
@@ -71,12 +72,19 @@ def script(steps: list[tuple[str, str]], work: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ignore_sessions(directory: str, names: list[str]) -> list[str]:
+    """What the copy of ``docs/code/`` leaves out: the sessions themselves, caches."""
+    return [name for name in names if name in ("sessions", "__pycache__")]
+
+
 @pytest.mark.mount
 @pytest.mark.parametrize("session", sorted(SESSIONS.glob("*.console")), ids=lambda p: p.stem)
 def test_session(session: Path, tmp_path: Path) -> None:
     work = tmp_path / "s"
     work.mkdir()
     shutil.copy(ROOT / "examples" / "hello.py", work)
+    shutil.copytree(ROOT / "examples", work / "examples")  # as in a checkout
+    shutil.copytree(ROOT / "docs" / "code", work / "docs" / "code", ignore=ignore_sessions)
     for program in SESSIONS.glob("*.py"):
         shutil.copy(program, work)
     steps = parse(session)
