@@ -87,7 +87,7 @@ class Tree(Resource):
 hello_fs = FileSystem()
 #: 16 files of 8 KiB each, rewritten in place (a write never changes a size).
 HELLO = {f"file{index}": bytearray(b"%d" % (index % 10)) * 8192 for index in range(16)}
-_hello_attrs = {
+HELLO_ATTRS = {
     name: {
         "st_mode": 0o100644,
         "st_nlink": 1,
@@ -108,7 +108,7 @@ class Hello(Resource):
 
     def getattr(self, name: str) -> dict[str, int]:
         try:
-            return _hello_attrs[name]
+            return HELLO_ATTRS[name]
         except KeyError:
             raise FileNotFoundError(errno.ENOENT, "no such file") from None
 
@@ -132,7 +132,7 @@ class AsyncHello(Resource):
 
     async def getattr(self, name: str) -> dict[str, int]:
         try:
-            return _hello_attrs[name]
+            return HELLO_ATTRS[name]
         except KeyError:
             raise FileNotFoundError(errno.ENOENT, "no such file") from None
 

@@ -68,7 +68,7 @@ NAME = "file3.txt"
 
 def serve_raw(mountpoint: str, binding_name: str, libfuse: int, options: list[str]) -> None:
     """Serve the raw side: ``getattr``/``read``/``write`` over the same dicts."""
-    from bench_targets import HELLO, _hello_attrs
+    from bench_targets import HELLO, HELLO_ATTRS
     from raw_reference import import_binding
 
     binding = import_binding(binding_name, libfuse)
@@ -91,7 +91,7 @@ def serve_raw(mountpoint: str, binding_name: str, libfuse: int, options: list[st
                 return root
             name, dot, ext = path[1:].rpartition(".")
             if dot and "/" not in name:
-                attrs = _hello_attrs.get(name)
+                attrs = HELLO_ATTRS.get(name)
                 if attrs is not None:
                     return attrs
             raise OSError(errno.ENOENT, "no such file")
@@ -230,14 +230,14 @@ def one_run(runners: dict[str, Runner], calls: int, slices: int) -> dict[str, tu
 
 def in_process(calls: int) -> dict[str, tuple[float, float]]:
     """Microseconds per callback without a kernel: (raw function, defuse2 dispatcher)."""
-    from bench_targets import HELLO, _hello_attrs, hello_fs
+    from bench_targets import HELLO, HELLO_ATTRS, hello_fs
 
     dispatcher = hello_fs.dispatcher()
 
     def raw_getattr(path: str, fh: int | None = None) -> dict[str, int]:
         name, dot, ext = path[1:].rpartition(".")
         if dot and "/" not in name:
-            attrs = _hello_attrs.get(name)
+            attrs = HELLO_ATTRS.get(name)
             if attrs is not None:
                 return attrs
         raise OSError(errno.ENOENT, "no such file")

@@ -61,7 +61,7 @@ def stat_filler(c_stat: type[ctypes.Structure], set_st_attrs: Callable[..., None
         ctypes.memset(buf, 0, size)
         set_st_attrs(buf.contents, attributes, use_ns=True)
 
-    found = _layout(c_stat)
+    found = packed_layout(c_stat)
     if found is None:
         return fill_slowly
     layout, values = found
@@ -88,7 +88,7 @@ def stat_filler(c_stat: type[ctypes.Structure], set_st_attrs: Callable[..., None
     return fill
 
 
-def _layout(c_stat: type[ctypes.Structure]) -> tuple[str, list[str]] | None:
+def packed_layout(c_stat: type[ctypes.Structure]) -> tuple[str, list[str]] | None:
     """The ``struct`` format of ``c_stat`` and the expression of each value, or ``None``."""
     codes, values = ["="], []
     position = 0

@@ -20,7 +20,7 @@ from defuse2 import DefuseError, FileSystem
 from defuse2.answers import check_stat
 from defuse2.assembly import prepare
 from defuse2.bindings import import_binding
-from defuse2.cstat import _layout, stat_filler
+from defuse2.cstat import packed_layout, stat_filler
 from defuse2.mount import MountError
 from defuse2.store.base import Context
 
@@ -213,7 +213,7 @@ def test_packed_struct_equals_set_st_attrs(
         with pytest.raises(DefuseError):
             check_stat(attrs)
         return
-    if _layout(layout) is not None:  # packed in one step: never written wrapped
+    if packed_layout(layout) is not None:  # packed in one step: never written wrapped
         assert case not in REFUSED - {"negative size"}, case
     assert type(error) is type(expected_error)
     if expected_error is None:
@@ -223,14 +223,14 @@ def test_packed_struct_equals_set_st_attrs(
 
 def test_the_bindings_layouts_are_packed_in_one_step() -> None:
     for name, module in BINDINGS.items():
-        assert _layout(module.c_stat) is not None, name
+        assert packed_layout(module.c_stat) is not None, name
         assert stat_filler(module.c_stat, module.set_st_attrs).__name__ == "fill"
-    assert _layout(I686Stat) is not None
-    assert _layout(Aarch64Stat) is not None
+    assert packed_layout(I686Stat) is not None
+    assert packed_layout(Aarch64Stat) is not None
 
 
 def test_a_layout_with_an_unknown_field_keeps_the_bindings_way() -> None:
-    assert _layout(NetbsdStat) is None
+    assert packed_layout(NetbsdStat) is None
     set_st_attrs = next(iter(BINDINGS.values())).set_st_attrs
     assert stat_filler(NetbsdStat, set_st_attrs).__name__ == "fill_slowly"
 

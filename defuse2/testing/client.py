@@ -14,13 +14,13 @@ import stat
 from collections.abc import Callable
 
 from ..store.base import RENAME_EXCHANGE, UTIME_NOW
-from .vfs import _O_ACCMODE, _Descriptor, _error, _stat_result, _Vfs
+from .vfs import O_ACCMODE, Descriptor, Vfs, os_error, to_stat_result
 
 _STATVFS_KEYS = ["bsize", "frsize", "blocks", "bfree", "bavail"]
 _STATVFS_KEYS += ["files", "ffree", "favail", "flag", "namemax"]
 
 
-class TestClient(_Vfs):
+class TestClient(Vfs):
     """An ``os``-like client that drives a filesystem's dispatcher without mounting.
 
     :param target: a :class:`~defuse2.FileSystem` (its ``dispatcher(context=...)`` is used)
@@ -55,30 +55,30 @@ class TestClient(_Vfs):
         """Open ``path`` and return a descriptor, :manpage:`open(2)`."""
         follow = not flags & os.O_NOFOLLOW and not (flags & os.O_CREAT and flags & os.O_EXCL)
         resolved, st = self._resolve(path, follow)
-        writing = flags & _O_ACCMODE != os.O_RDONLY
+        writing = flags & O_ACCMODE != os.O_RDONLY
         if st is None:
             if not flags & os.O_CREAT:
-                raise _error(errno.ENOENT, path)
+                raise os_error(errno.ENOENT, path)
             if path.endswith("/"):
-                raise _error(errno.EISDIR, path)
+                raise os_error(errno.EISDIR, path)
             mode = stat.S_IFREG | (mode & 0o7777 & ~self.context.umask)
             fh = self._call("create", path, resolved, mode, flags)
-            return self._add(_Descriptor(resolved, fh, flags, False))
+            return self._add(Descriptor(resolved, fh, flags, False))
         if flags & os.O_CREAT and flags & os.O_EXCL:
-            raise _error(errno.EEXIST, path)
+            raise os_error(errno.EEXIST, path)
         if stat.S_ISLNK(st["st_mode"]):
-            raise _error(errno.ELOOP, path)
+            raise os_error(errno.ELOOP, path)
         is_dir = stat.S_ISDIR(st["st_mode"])
         if is_dir and (writing or flags & os.O_CREAT):
-            raise _error(errno.EISDIR, path)
+            raise os_error(errno.EISDIR, path)
         if flags & os.O_DIRECTORY and not is_dir:
-            raise _error(errno.ENOTDIR, path)
+            raise os_error(errno.ENOTDIR, path)
         if is_dir:
             fh = self._call("opendir", path, resolved)
-            return self._add(_Descriptor(resolved, fh, flags, True))
+            return self._add(Descriptor(resolved, fh, flags, True))
         # O_TRUNC goes to open() itself, as libfuse 3 does (atomic_o_trunc)
         fh = self._call("open", path, resolved, flags & ~(os.O_CREAT | os.O_EXCL))
-        return self._add(_Descriptor(resolved, fh, flags, False))
+        return self._add(Descriptor(resolved, fh, flags, False))
 
     def close(self, fd: int) -> None:
         """Close a descriptor: ``flush`` then ``release``, :manpage:`close(2)`."""
@@ -98,7 +98,7 @@ class TestClient(_Vfs):
         """Read up to ``size`` bytes at ``offset``, :manpage:`pread(2)`."""
         desc = self._fd(fd, "r")
         if offset < 0:
-            raise _error(errno.EINVAL)
+            raise os_error(errno.EINVAL)
         return bytes(self._call("read", desc.path or "", desc.path, size, offset, desc.fh))
 
     def read(self, fd: int, size: int) -> bytes:
@@ -111,7 +111,7 @@ class TestClient(_Vfs):
         """Write ``data`` at ``offset``, :manpage:`pwrite(2)`."""
         desc = self._fd(fd, "w")
         if offset < 0:
-            raise _error(errno.EINVAL)
+            raise os_error(errno.EINVAL)
         if not data:
             return 0
         written = self._call("write", desc.path or "", desc.path, bytes(data), offset, desc.fh)
@@ -135,25 +135,25 @@ class TestClient(_Vfs):
         base = {os.SEEK_SET: 0, os.SEEK_CUR: desc.offset}.get(how)
         if base is None:
             if how != os.SEEK_END:
-                raise _error(errno.EINVAL)
+                raise os_error(errno.EINVAL)
             base = self.fstat(fd).st_size
         if base + position < 0:
-            raise _error(errno.EINVAL)
+            raise os_error(errno.EINVAL)
         desc.offset = base + position
         return desc.offset
 
     def fstat(self, fd: int) -> os.stat_result:
         """Attributes of an open file, even after it was unlinked, :manpage:`fstat(2)`."""
         desc = self._fd(fd)
-        return _stat_result(self._call("getattr", desc.path or "", desc.path, desc.fh))
+        return to_stat_result(self._call("getattr", desc.path or "", desc.path, desc.fh))
 
     def ftruncate(self, fd: int, length: int) -> None:
         """Set the size of an open file, :manpage:`ftruncate(2)`."""
         desc = self._fds.get(fd)
         if desc is None:
-            raise _error(errno.EBADF)
-        if desc.is_dir or desc.flags & _O_ACCMODE == os.O_RDONLY or length < 0:
-            raise _error(errno.EINVAL)
+            raise os_error(errno.EBADF)
+        if desc.is_dir or desc.flags & O_ACCMODE == os.O_RDONLY or length < 0:
+            raise os_error(errno.EINVAL)
         self._call("truncate", desc.path or "", desc.path, length, desc.fh)
 
     def fsync(self, fd: int) -> None:
@@ -167,7 +167,7 @@ class TestClient(_Vfs):
         """Make ``path`` the directory relative paths start from, :manpage:`chdir(2)`."""
         resolved, st = self._existing(path)
         if not stat.S_ISDIR(st["st_mode"]):
-            raise _error(errno.ENOTDIR, path)
+            raise os_error(errno.ENOTDIR, path)
         self._cwd = resolved
 
     def getcwd(self) -> str:
@@ -176,7 +176,7 @@ class TestClient(_Vfs):
 
     def stat(self, path: str, *, follow_symlinks: bool = True) -> os.stat_result:
         """Attributes of ``path``, :manpage:`stat(2)`."""
-        return _stat_result(self._existing(path, follow_symlinks)[1])
+        return to_stat_result(self._existing(path, follow_symlinks)[1])
 
     def lstat(self, path: str) -> os.stat_result:
         """Attributes of ``path`` itself, not of a symlink's target, :manpage:`lstat(2)`."""
@@ -186,7 +186,7 @@ class TestClient(_Vfs):
         """Names in a directory, without ``.`` and ``..``, :manpage:`readdir(3)`."""
         resolved, st = self._existing(path)
         if not stat.S_ISDIR(st["st_mode"]):
-            raise _error(errno.ENOTDIR, path)
+            raise os_error(errno.ENOTDIR, path)
         fh = self._call("opendir", path, resolved)
         try:
             names = self._call("readdir", path, resolved, fh)
@@ -220,23 +220,23 @@ class TestClient(_Vfs):
         """Remove an empty directory, :manpage:`rmdir(2)`."""
         last = path.rstrip("/").rsplit("/", 1)[-1]
         if last == ".":
-            raise _error(errno.EINVAL, path)
+            raise os_error(errno.EINVAL, path)
         if last == "..":
-            raise _error(errno.ENOTEMPTY, path)
+            raise os_error(errno.ENOTEMPTY, path)
         resolved, st = self._existing(path.rstrip("/") or "/", follow=False)
         if not stat.S_ISDIR(st["st_mode"]):
-            raise _error(errno.ENOTDIR, path)
+            raise os_error(errno.ENOTDIR, path)
         if resolved == "/":
-            raise _error(errno.EBUSY, path)
+            raise os_error(errno.EBUSY, path)
         self._call("rmdir", path, resolved)
 
     def unlink(self, path: str) -> None:
         """Remove a name; open descriptors keep the data, :manpage:`unlink(2)`."""
         resolved, st = self._existing(path.rstrip("/") or "/", follow=False)
         if stat.S_ISDIR(st["st_mode"]):
-            raise _error(errno.EISDIR, path)
+            raise os_error(errno.EISDIR, path)
         if path.endswith("/"):
-            raise _error(errno.ENOTDIR, path)
+            raise os_error(errno.ENOTDIR, path)
         self._call("unlink", path, resolved)
         self._renamed(resolved, None)
 
@@ -268,7 +268,7 @@ class TestClient(_Vfs):
     def symlink(self, src: str, dst: str) -> None:
         """Create the symlink ``dst`` whose content is ``src``, :manpage:`symlink(2)`."""
         if not src:
-            raise _error(errno.ENOENT, src, dst)
+            raise os_error(errno.ENOENT, src, dst)
         resolved = self._new(dst)
         self._call("symlink", src, resolved, src, path2=dst)
 
@@ -276,7 +276,7 @@ class TestClient(_Vfs):
         """Content of a symlink, :manpage:`readlink(2)`."""
         resolved, st = self._existing(path, follow=False)
         if not stat.S_ISLNK(st["st_mode"]):
-            raise _error(errno.EINVAL, path)
+            raise os_error(errno.EINVAL, path)
         return str(self._call("readlink", path, resolved))
 
     def link(self, src: str, dst: str) -> None:
@@ -284,9 +284,9 @@ class TestClient(_Vfs):
         old, st = self._existing(src, follow=False)
         new, new_st = self._resolve(dst, follow=False)
         if new_st is not None:
-            raise _error(errno.EEXIST, src, dst)
+            raise os_error(errno.EEXIST, src, dst)
         if stat.S_ISDIR(st["st_mode"]):
-            raise _error(errno.EPERM, src, dst)
+            raise os_error(errno.EPERM, src, dst)
         self._call("link", src, new, old, path2=dst)
 
     def chmod(self, path: str, mode: int, *, follow_symlinks: bool = True) -> None:
@@ -321,9 +321,9 @@ class TestClient(_Vfs):
         """Set the size of a file, :manpage:`truncate(2)`."""
         resolved, st = self._existing(path)
         if stat.S_ISDIR(st["st_mode"]):
-            raise _error(errno.EISDIR, path)
+            raise os_error(errno.EISDIR, path)
         if length < 0 or not stat.S_ISREG(st["st_mode"]):
-            raise _error(errno.EINVAL, path)
+            raise os_error(errno.EINVAL, path)
         self._call("truncate", path, resolved, length)
 
     def access(self, path: str, mode: int) -> bool:

@@ -4,7 +4,7 @@ Where this sits: kernel -> libfuse -> binding -> defuse2 dispatcher. Before a re
 reaches a filesystem, the kernel's VFS has walked the path one component at a time
 (``.``, ``..``, symlinks, ``ENOTDIR``, ``ELOOP``, ``ENAMETOOLONG``), made the checks that
 need no filesystem (most of ``rename``'s), and, for a descriptor, looked up the open file
-it names: the filesystem's handle (``fh``), the open flags and the offset. :class:`_Vfs`
+it names: the filesystem's handle (``fh``), the open flags and the offset. :class:`Vfs`
 does all this over a dispatcher; :class:`~defuse2.testing.TestClient` builds the ``os``-like
 methods on it. A descriptor follows its file through renames; after an ``unlink`` it
 reaches the file by handle alone (its ``path`` becomes None).
@@ -30,15 +30,15 @@ if TYPE_CHECKING:
 #: The kernel's limits: symlinks followed in one lookup, bytes in a path with its NUL.
 MAXSYMLINKS = 40
 PATH_MAX = 4096
-_O_ACCMODE = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
+O_ACCMODE = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 
 
-def _error(code: int, path: str | None = None, path2: str | None = None) -> OSError:
+def os_error(code: int, path: str | None = None, path2: str | None = None) -> OSError:
     """An ``OSError`` (the right builtin subclass) like the one ``os`` raises."""
     return OSError(code, os.strerror(code), path, None, path2)
 
 
-def _stat_result(st: Any) -> os.stat_result:
+def to_stat_result(st: Any) -> os.stat_result:
     """Turn a dispatcher stat mapping (times in ns) into an :class:`os.stat_result`."""
     ns = {key: int(st.get(key, 0)) for key in ("st_atime", "st_mtime", "st_ctime")}
     fields = [int(st.get(key, 0)) for key in ("st_mode", "st_ino", "st_dev", "st_nlink")]
@@ -52,7 +52,7 @@ def _stat_result(st: Any) -> os.stat_result:
 
 
 @dataclass
-class _Descriptor:
+class Descriptor:
     """One open file description: the handle, the flags and the offset the kernel keeps."""
 
     path: str | None
@@ -62,7 +62,7 @@ class _Descriptor:
     offset: int = 0
 
 
-class _Vfs:
+class Vfs:
     """Path walking and the descriptor table over a dispatcher: the kernel's side.
 
     :param target: a :class:`~defuse2.FileSystem` (its ``dispatcher(context=...)`` is used)
@@ -78,7 +78,7 @@ class _Vfs:
             self.filesystem = target  # type: ignore[assignment]
             target = target.dispatcher(context=lambda: self.context)
         self.dispatcher: Dispatcher = target
-        self._fds: dict[int, _Descriptor] = {}
+        self._fds: dict[int, Descriptor] = {}
         #: The directory relative paths start from (an absolute path), as ``chdir`` set it.
         self._cwd = "/"
         self._lock = threading.Lock()  # guards the descriptor table
@@ -102,9 +102,9 @@ class _Vfs:
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
         if len(os.fsencode(path)) >= PATH_MAX:
-            raise _error(errno.ENAMETOOLONG, path)
+            raise os_error(errno.ENAMETOOLONG, path)
         if path == "":
-            raise _error(errno.ENOENT, path)
+            raise os_error(errno.ENOENT, path)
         must_be_dir = path.endswith(("/", "/.", "/..")) or path in (".", "..")
         pending = [part for part in path.split("/") if part not in ("", ".")]
         done = [] if path.startswith("/") else [part for part in self._cwd.split("/") if part]
@@ -122,11 +122,11 @@ class _Vfs:
             if st is None:
                 if last:
                     return current, None
-                raise _error(errno.ENOENT, path)
+                raise os_error(errno.ENOENT, path)
             if stat.S_ISLNK(st["st_mode"]) and (follow or not last or must_be_dir):
                 links += 1
                 if links > MAXSYMLINKS:
-                    raise _error(errno.ELOOP, path)
+                    raise os_error(errno.ELOOP, path)
                 target = self._call("readlink", path, current)
                 if target.startswith("/"):
                     done = []
@@ -135,24 +135,24 @@ class _Vfs:
                     st = self._lookup("/" + "/".join(done))
                 continue
             if not last and not stat.S_ISDIR(st["st_mode"]):
-                raise _error(errno.ENOTDIR, path)
+                raise os_error(errno.ENOTDIR, path)
             done.append(name)
         resolved = "/" + "/".join(done)
         if must_be_dir and st is not None and not stat.S_ISDIR(st["st_mode"]):
-            raise _error(errno.ENOTDIR, path)
+            raise os_error(errno.ENOTDIR, path)
         return resolved, st
 
     def _existing(self, path: str, follow: bool = True) -> tuple[str, dict[str, int]]:
         resolved, st = self._resolve(path, follow)
         if st is None:
-            raise _error(errno.ENOENT, path)
+            raise os_error(errno.ENOENT, path)
         return resolved, st
 
     def _new(self, path: str) -> str:
         """The absolute path for a name to be created; ``EEXIST`` if it is taken."""
         resolved, st = self._resolve(path, follow=False)
         if st is not None:
-            raise _error(errno.EEXIST, path)
+            raise os_error(errno.EEXIST, path)
         return resolved
 
     # -- the checks before a rename -------------------------------------------------------
@@ -165,34 +165,34 @@ class _Vfs:
         if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) or (
             flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)
         ):
-            raise _error(errno.EINVAL, src, dst)
+            raise os_error(errno.EINVAL, src, dst)
         for name in (src, dst):
             if name.rstrip("/").rsplit("/", 1)[-1] in (".", ".."):
-                raise _error(errno.EBUSY, src, dst)
+                raise os_error(errno.EBUSY, src, dst)
         old, old_st = self._resolve(src.rstrip("/") or "/", follow=False)
         new, new_st = self._resolve(dst.rstrip("/") or "/", follow=False)  # both parents first
         if old_st is None:
-            raise _error(errno.ENOENT, src, dst)
+            raise os_error(errno.ENOENT, src, dst)
         is_dir = stat.S_ISDIR(old_st["st_mode"])
         if not is_dir and (src.endswith("/") or dst.endswith("/")):
-            raise _error(errno.ENOTDIR, src, dst)
+            raise os_error(errno.ENOTDIR, src, dst)
         if flags & RENAME_EXCHANGE and new_st is None:
-            raise _error(errno.ENOENT, src, dst)
+            raise os_error(errno.ENOENT, src, dst)
         if flags & RENAME_NOREPLACE and new_st is not None:
-            raise _error(errno.EEXIST, src, dst)
+            raise os_error(errno.EEXIST, src, dst)
         if old == "/" or new == "/":
-            raise _error(errno.EBUSY, src, dst)
+            raise os_error(errno.EBUSY, src, dst)
         if new.startswith(old + "/"):
-            raise _error(errno.EINVAL, src, dst)
+            raise os_error(errno.EINVAL, src, dst)
         if old.startswith(new + "/"):
-            raise _error(errno.EINVAL if flags & RENAME_EXCHANGE else errno.ENOTEMPTY, src, dst)
+            raise os_error(errno.EINVAL if flags & RENAME_EXCHANGE else errno.ENOTEMPTY, src, dst)
         if new_st is not None and not flags & RENAME_EXCHANGE:
             if old_st.get("st_ino") and old_st.get("st_ino") == new_st.get("st_ino"):
                 return None  # two names of one file: nothing to do
             if is_dir and not stat.S_ISDIR(new_st["st_mode"]):
-                raise _error(errno.ENOTDIR, src, dst)
+                raise os_error(errno.ENOTDIR, src, dst)
             if not is_dir and stat.S_ISDIR(new_st["st_mode"]):
-                raise _error(errno.EISDIR, src, dst)
+                raise os_error(errno.EISDIR, src, dst)
         return old, new, new_st is not None
 
     # -- asking the dispatcher ------------------------------------------------------------
@@ -214,24 +214,24 @@ class _Vfs:
         except BaseException as exc:
             served = args[0] if args and isinstance(args[0], str) else None
             code = errno_for(exc, method, served, lambda: self.dispatcher.served_by(served))
-            raise _error(code, path, path2) from exc if code == errno.EIO else None
+            raise os_error(code, path, path2) from exc if code == errno.EIO else None
 
     # -- the descriptor table -------------------------------------------------------------
-    def _add(self, desc: _Descriptor) -> int:
+    def _add(self, desc: Descriptor) -> int:
         with self._lock:
             fd = max(self._fds, default=2) + 1
             self._fds[fd] = desc
         return fd
 
-    def _fd(self, fd: int, access: str = "") -> _Descriptor:
+    def _fd(self, fd: int, access: str = "") -> Descriptor:
         desc = self._fds.get(fd)
         if desc is None:
-            raise _error(errno.EBADF)
-        mode = desc.flags & _O_ACCMODE
+            raise os_error(errno.EBADF)
+        mode = desc.flags & O_ACCMODE
         if (access == "r" and mode == os.O_WRONLY) or (access == "w" and mode == os.O_RDONLY):
-            raise _error(errno.EBADF)
+            raise os_error(errno.EBADF)
         if access and desc.is_dir:
-            raise _error(errno.EISDIR)
+            raise os_error(errno.EISDIR)
         return desc
 
     def _renamed(self, old: str, new: str | None) -> None:
