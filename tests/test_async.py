@@ -25,12 +25,7 @@ from defuse2 import ContentFile, Directory, FileSystem, Resource, attributes
 from defuse2.errors import DefuseError
 from defuse2.lifecycle import StartError
 from defuse2.mount import MountError, is_mounted, libfuse_major
-
-
-def errno_of(call: Any, *args: Any) -> int:
-    with pytest.raises(OSError) as raised:
-        call(*args)
-    return raised.value.errno  # type: ignore[return-value]
+from errnos import errno_of
 
 
 def read(client: Any, path: str) -> bytes:

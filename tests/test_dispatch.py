@@ -18,6 +18,7 @@ from defuse2 import (
     attributes,
 )
 from defuse2.dispatch import Dispatcher
+from errnos import errno_of
 
 
 @pytest.fixture
@@ -43,12 +44,6 @@ def fs() -> FileSystem:
 @pytest.fixture
 def dispatcher(fs: FileSystem) -> Dispatcher:
     return fs.dispatcher()
-
-
-def errno_of(call, *args) -> int:
-    with pytest.raises(OSError) as error:
-        call(*args)
-    return error.value.errno  # type: ignore[return-value]
 
 
 def test_hello(dispatcher: Dispatcher) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from defuse2 import testing
+from errnos import errno_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -36,13 +37,6 @@ def load(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def errno_of(call, *args):
-    """The errno that ``call(*args)`` fails with."""
-    with pytest.raises(OSError) as exc:
-        call(*args)
-    return exc.value.errno
 
 
 @contextlib.contextmanager

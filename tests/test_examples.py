@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from defuse2.testing import script_mount
+from errnos import errno_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_"))
@@ -65,13 +66,6 @@ def empty_dir(tmp_path):
     path = tmp_path / "m"
     path.mkdir()
     return path
-
-
-def errno_of(call, *args):
-    """The errno that ``call(*args)`` fails with."""
-    with pytest.raises(OSError) as exc:
-        call(*args)
-    return exc.value.errno
 
 
 # -- all examples ----------------------------------------------------------------------------

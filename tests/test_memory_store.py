@@ -27,6 +27,7 @@ from defuse2.store.content import CHUNK_COST
 from defuse2.store.memory import MemoryStore
 from defuse2.store.namespace import entry_cost
 from defuse2.store.quota import NODE_COST
+from errnos import errno_of
 
 ROOT = Context(0, 0, 1)
 ALICE = Context(1000, 1000, 2)
@@ -86,13 +87,6 @@ def read_file(s: MemoryStore, path: str) -> bytes:
         return s.read(path, 1 << 30, 0, fh)
     finally:
         s.release(path, fh)
-
-
-def errno_of(call: Callable[[], object]) -> int:
-    with pytest.raises(OSError) as info:
-        call()
-    assert info.value.errno is not None
-    return info.value.errno
 
 
 def test_is_a_store() -> None:

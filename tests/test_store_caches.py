@@ -11,7 +11,6 @@ import contextlib
 import errno
 import os
 import random
-from collections.abc import Callable
 
 import pytest
 
@@ -19,6 +18,7 @@ from defuse2.store import pathcache
 from defuse2.store.base import RENAME_EXCHANGE
 from defuse2.store.inode import Inode
 from defuse2.store.memory import MemoryStore
+from errnos import errno_of
 
 
 @pytest.fixture
@@ -30,12 +30,6 @@ def touch(s: MemoryStore, path: str, data: bytes = b"") -> None:
     fh = s.create(path, 0o644, os.O_WRONLY)
     s.write(path, data, 0, fh)
     s.release(path, fh)
-
-
-def errno_of(call: Callable[[], object]) -> int:
-    with pytest.raises(OSError) as error:
-        call()
-    return error.value.errno  # type: ignore[return-value]
 
 
 def ino(s: MemoryStore, path: str) -> int:
