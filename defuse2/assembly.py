@@ -123,5 +123,7 @@ def prepare(
     if "attr_timeout" in settings:  # the caller's timeout is the base of the per-reply ones
         operations.timeout = float(settings["attr_timeout"])  # type: ignore[arg-type]
         operations.store_timeout = operations.timeout
+    if major == 2:  # the old name of a new hard link stays stale this long (mount_options)
+        operations.store_timeout = min(operations.store_timeout, operations.timeout)
     arguments = {**encoding_arguments(name), **settings}
     return Prepared(binding_fuse_class(name), operations, arguments, major)

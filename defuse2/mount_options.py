@@ -48,8 +48,9 @@ figures are from ``benchmarks/suite.py``:
   hands its live configuration to ``init``; libfuse 2.9 keeps it in its ``struct fuse``,
   where :mod:`defuse2.libfuse2_config` finds it (and checks it) on x86-64. libfuse 2
   cannot tell the kernel to forget what it cached before a ``link(2)``: the old name of
-  a new hard link may show ``st_nlink`` 1 until its attributes expire (up to 1 s),
-  unless something refreshed them (a write does).
+  a new hard link may show ``st_nlink`` 1 until its attributes expire, unless something
+  refreshed them (a write does); so on libfuse 2 the store's paths get 1 s too (or
+  ``attr_timeout``), not 60 s.
 
 The working directory stays as it was (libfuse's ``fuse_daemonize()``, not called here,
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 
 import pytest
 
@@ -190,6 +191,17 @@ def expect_libfuse2_link_source_limit(t: Target, request: pytest.FixtureRequest)
             "(documented in defuse2/mount.py)"
         )
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def test_the_old_name_of_a_new_hard_link_catches_up_within_seconds(t: Target) -> None:
+    t.require("hard links")
+    t.write_bytes("a", b"data")
+    assert t.stat("a").st_nlink == 1  # cached by the kernel, on a mount
+    t.link("a", "b")
+    deadline = time.monotonic() + 10.0  # libfuse 2: up to its 1 s attribute timeout
+    while t.stat("a").st_nlink != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert t.stat("a").st_nlink == 2
 
 
 def test_hard_links(t: Target) -> None:
