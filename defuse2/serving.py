@@ -126,9 +126,16 @@ class Serving:
             pass
 
     def stop(self) -> bool:
-        """Unmount and end the loop, never waiting on a hung method: whether it ended."""
+        """Unmount and end the loop, never waiting on a hung method: whether it ended.
+
+        A loop that has already ended (unmounted by ``fusermount -u``, ``defuse2 umount``)
+        left nothing to unmount: the path is not unmounted again, as it may hold a new
+        mount by now.
+        """
         if self.readers is not None:
             self.readers.end_waits()  # calls waiting on the event loop or the pool end now
+        if self.ended.is_set():
+            return True
         if not self._unmount():
             log.error("could not unmount %s", self.path)
         if self.ended.wait(GRACE):

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from defuse2 import FileSystem
-from defuse2.mount import is_mounted, mount
+from defuse2.mount import is_mounted, mount, unmount
 from defuse2.options import OptionError, check_options
 from defuse2.preflight import MountError, check_access, check_mountpoint
 from defuse2.testing import script_mount
@@ -164,6 +165,34 @@ def test_umount_ends_a_live_mount(app: str, tmp_path: Path) -> None:
         done = run("umount", str(mountpoint))
         assert (done.returncode, done.stdout) == (0, f"unmounted {mountpoint}\n")
         assert server.wait(TIMEOUT) == 0  # the foreground server exits with its mount
+
+
+@pytest.mark.mount
+def test_a_mount_ended_from_outside_leaves_the_next_mount_alone(tmp_path: Path) -> None:
+    """Unmounted from outside, then mounted anew on the same path: the end of the first
+    mount must not unmount the second. (A daemon notices its end up to half a second
+    after ``defuse2 umount``, while ``defuse2 mount`` may already be there again.)"""
+    mountpoint = tmp_path / "m"
+    mountpoint.mkdir()
+    first, second = FileSystem(), FileSystem()
+
+    @second.file("/second")
+    def marker() -> str:
+        return "second\n"
+
+    first_mount = first.mounted(mountpoint)
+    first_mount.__enter__()
+    try:
+        assert unmount(str(mountpoint))
+        # The first mount's loop has returned (its thread is named after the path).
+        loop = f"defuse2 {mountpoint}"
+        assert wait_until(lambda: loop not in {t.name for t in threading.enumerate()})
+        with second.mounted(mountpoint):
+            first_mount.__exit__(None, None, None)
+            assert (mountpoint / "second").read_text() == "second\n"
+    finally:
+        if is_mounted(mountpoint):
+            unmount(str(mountpoint))
 
 
 def test_umount_refuses_what_is_not_a_fuse_mount(tmp_path: Path, tmpfs_root: str) -> None:
