@@ -107,7 +107,7 @@ class DeclaredOperations:
             """
 
         def open(self, *args: Any, **kwargs: Any) -> int | None:
-            """:manpage:`open(2)`: open a file; ``flags`` as given to :manpage:`open(2)`.
+            """:manpage:`open(2)`: open a file, with the ``flags`` the caller gave.
 
             May ask for ``flags``, ``path``, ``ctx`` and the route's variables. Returns: A handle
             (an ``int`` from 0 to 2**64-1) passed as ``fh`` to the calls on this open file, or

@@ -182,7 +182,7 @@ OPERATIONS: dict[str, Operation] = {
             handle="optional", store_context=True, missing_errno=errno.EROFS,
         ),
         Operation(
-            "open", "open(2)", "Open a file; ``flags`` as given to :manpage:`open(2)`.",
+            "open", "open(2)", "Open a file, with the ``flags`` the caller gave.",
             (("flags", "int"),), "handle",
             "A handle (an ``int`` from 0 to 2**64-1) passed as ``fh`` to the calls on "
             "this open file, or ``None`` (0).", False,

@@ -237,8 +237,8 @@ def check_not_async_generator(function: Any, where: str) -> None:
     """Refuse an ``async def`` with ``yield`` (defuse2 awaits results, not iterates)."""
     if inspect.isasyncgenfunction(function):
         raise DefuseError(
-            f"{where} is an async generator (async def with yield); return a list "
-            "from an async def instead"
+            f"{where} is an async generator (async def with yield); make it an async def "
+            "that returns its whole result"
         )
 
 

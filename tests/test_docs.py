@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import http.server
 import importlib.util
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -212,6 +214,32 @@ def test_content_howto():
     assert client.stat("/planets/earth.txt").st_mode & 0o777 == 0o440
     assert errno_of(client.stat, "/planets/pluto.txt") == errno.ENOENT
     assert errno_of(client.write_text, "/motd", "x") == errno.EROFS
+
+
+def test_network_howto_blocking_route():
+    """The blocking route of the network how-to reads what a real HTTP server sends."""
+    network = load(CODE / "network.py")
+
+    class Weather(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"{self.path.rpartition('/')[2]}: sunny\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Weather) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            network.API = f"http://127.0.0.1:{server.server_address[1]}"
+            with network.fs.test_client() as client:
+                assert client.read_text("/weather/paris.txt") == "paris: sunny\n"
+        finally:
+            server.shutdown()
 
 
 def test_validate_howto():

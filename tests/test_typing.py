@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HOWTO_CODE = ["content.py", "groups.py", "routes.py", "validate.py", "writable.py"]
+HOWTO_CODE = ["content.py", "groups.py", "network.py", "routes.py", "validate.py", "writable.py"]
 
 WRONG = """
 from defuse2 import ContentFile, FileSystem, Resource
