@@ -106,6 +106,18 @@ def test_every_howto_is_in_the_toctree():
             assert f"\n   {page.stem}\n" in index
 
 
+def test_the_api_page_imports_every_public_name():
+    """The import block at the top of the API reference runs, and lists exactly what
+    ``defuse2/__init__.py`` exports (``from .x import Name as Name``)."""
+    api = (DOCS / "api.rst").read_text()
+    block = api.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(re.sub(r"^    ", "", block, flags=re.M), namespace)
+    listed = {name for name in namespace if not name.startswith("__")}
+    init = (ROOT / "defuse2" / "__init__.py").read_text()
+    assert listed == set(re.findall(r"^from \S+ import \w+ as (\w+)$", init, flags=re.M))
+
+
 # -- README ----------------------------------------------------------------------------------
 
 
