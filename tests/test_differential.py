@@ -94,7 +94,8 @@ class Generator:
             # never 0: tmpfs keeps the mtime of an empty file truncated to 0 while ext4 and
             # POSIX ("if the size changed") leave it open; every other size is comparable
             size = rng.choice([1, 100, 4095, 4096, 10000, 70000])
-            return f"truncate {p} {size}", lambda t, fds: _truncate(t, p, size)
+            plan: list[bool] = []  # whether to truncate: the reference decides (_truncate)
+            return f"truncate {p} {size}", lambda t, fds: _truncate(t, p, size, plan)
         if choice == 8:
             return f"read {p}", lambda t, fds: t.read_bytes(p)
         if choice == 9:
@@ -140,18 +141,33 @@ class Generator:
         )
 
 
-def _truncate(t: Target, path: str, size: int) -> None:
+def _truncate(t: Target, path: str, size: int, plan: list[bool]) -> None:
     """:manpage:`truncate(2)`, but not to the size a file holding no data already has:
     tmpfs then changes nothing, mtime included (it has nothing to cut), while the store
     updates mtime as for any truncate (it cannot tell this from ``open(O_TRUNC)`` on
-    libfuse 2, which must update it)."""
+    libfuse 2, which must update it).
+
+    The reference runs first and decides, from its own ``st_blocks``, into ``plan``; the
+    subject follows that decision, so both always get the same operation. Each side must
+    not decide for itself: the store allocates in 64 KiB chunks and tmpfs in 4 KiB
+    pages, so after a cut they can disagree on whether a file holds data (4,103 bytes
+    written at offset 4,096, then cut to 100: tmpfs holds no page, the store keeps the
+    100 zeros it filled its first chunk with up to the write), and one side would
+    truncate (and move mtime to "now") while the other skips.
+    """
+    if not plan:
+        plan.append(not _holds_no_data_at_size(t, path, size))
+    if plan[0]:
+        t.truncate(path, size)
+
+
+def _holds_no_data_at_size(t: Target, path: str, size: int) -> bool:
+    """Whether ``path`` is a regular file of ``size`` bytes with no data blocks."""
     try:
         st = t.stat(path)
     except OSError:
-        st = None
-    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == size and not st.st_blocks:
-        return
-    t.truncate(path, size)
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size and not st.st_blocks
 
 
 def _close(t: Target, fd: int) -> None:
