@@ -14,26 +14,16 @@ from pathlib import Path
 import pytest
 
 from defuse2.store.archive import DamagedArchive
-from defuse2.store.base import Context
 from defuse2.store.memory import MemoryStore
+from memory_tree import ROOT, read_file
 
 KiB = 1024
-ROOT = Context(0, 0, 1)
-ALICE = Context(1000, 1000, 2)
 
 
 def write_file(s: MemoryStore, path: str, data: bytes, offset: int = 0) -> None:
     fh = s.create(path, 0o644, os.O_WRONLY, ctx=ROOT)
     s.write(path, data, offset, fh)
     s.release(path, fh)
-
-
-def read_file(s: MemoryStore, path: str) -> bytes:
-    fh = s.open(path, os.O_RDONLY, ctx=ROOT)
-    try:
-        return s.read(path, 1 << 30, 0, fh)
-    finally:
-        s.release(path, fh)
 
 
 def describe(s: MemoryStore, top: str = "/") -> dict[str, object]:
