@@ -114,6 +114,13 @@ def _add_mount_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep unrouted paths as files in the host directory DIR, or as objects at an "
         "fsspec URL (s3://bucket/prefix, memory://data ...), instead of memory",
     )
+    parser.add_argument(
+        "--store-exclusive",
+        action="store_true",
+        help="with --store DIR: promise that nothing else changes DIR while mounted; the "
+        "kernel then keeps names and attributes for 60 s and file pages across opens (a "
+        "change made to DIR behind the mount may go unseen until unmount)",
+    )
     parser.add_argument("--load", metavar="TAR", help="fill the store from a tar archive first")
     parser.add_argument(
         "--save",
@@ -238,7 +245,9 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
     if args.libfuse:
         os.environ["DEFUSE2_LIBFUSE"] = args.libfuse
     if args.store:
-        fs.store = _open_store(args.store, args.mountpoint)
+        fs.store = _open_store(args.store, args.mountpoint, exclusive=args.store_exclusive)
+    elif args.store_exclusive:
+        _fail("--store-exclusive needs --store DIR: the directory it is about")
     store: Any = fs.store
     for flag, method in (("load", "import_tar"), ("save", "export_tar")):
         if getattr(args, flag) and not hasattr(store, method):
@@ -303,21 +312,30 @@ def _reporter(log_file: str | None) -> Callable[[str], None]:
     return report
 
 
-def _open_store(location: str, mountpoint: str) -> Store:
+def _open_store(location: str, mountpoint: str, *, exclusive: bool = False) -> Store:
     """The store ``--store`` names: an :class:`~defuse2.store.fsspec_store.FsspecStore`
-    for a URL, a :class:`~defuse2.store.directory.DirectoryStore` for a directory."""
+    for a URL, its root checked first (:mod:`defuse2.store.fsspec_check`), or a
+    :class:`~defuse2.store.directory.DirectoryStore` for a directory."""
     from .store.directory import DirectoryStore
 
     if "://" in location:
+        if exclusive:
+            _fail("--store-exclusive is for a directory store: other clients may change "
+                  f"what {location} holds, so the kernel keeps none of it")  # fmt: skip
         try:
+            from .store.fsspec_check import check_root
             from .store.fsspec_store import FsspecStore
 
-            return FsspecStore.from_url(location)
+            store = FsspecStore.from_url(location)
+            check_root(store.fs, store.root, location)
+            return store
         except ImportError as exc:
             _fail(f"--store {location} needs fsspec and its backend ({exc.name}): "
                   "pip install 'defuse2[fsspec]'")  # fmt: skip
         except (ValueError, OSError) as exc:
             _fail(f"--store {location}: {exc}")
+        except DefuseError as exc:
+            _fail(str(exc))
 
     root, mount = os.path.realpath(location), os.path.realpath(mountpoint)
     if os.path.commonpath([root, mount]) == root:
@@ -326,7 +344,7 @@ def _open_store(location: str, mountpoint: str) -> Store:
         what = "is not a directory" if os.path.exists(location) else "does not exist"
         _fail(f"--store {location} {what}: give a directory (mkdir -p {location}) or a URL")
     try:
-        return DirectoryStore(location)
+        return DirectoryStore(location, exclusive=exclusive)
     except DefuseError as exc:
         _fail(str(exc))
 

@@ -236,6 +236,31 @@ def test_a_host_directory_changed_behind_the_mount_is_read_again(
         assert seen.read_bytes() == b"other"
 
 
+@pytest.mark.parametrize("exclusive", [True, False], ids=["exclusive", "shared"])
+def test_store_exclusive_lets_the_kernel_keep_a_host_directory_s_names(
+    exclusive: bool, tmp_path: Path
+) -> None:
+    """``--store DIR --store-exclusive``: a second ``du`` asks nothing; without it, a
+    ``LOOKUP`` per file once the mount's 1 s has passed."""
+    (tmp_path / "host").mkdir()
+    for index in range(20):
+        (tmp_path / "host" / f"f{index}").write_bytes(b"x")
+    arguments = ["--store", str(tmp_path / "host")] + ["--store-exclusive"] * exclusive
+    with RequestLog("caching_app:fs", "mfusepy", "3", arguments=arguments) as mounted:
+        names = [mounted.root / f"f{index}" for index in range(20)]
+        assert [os.stat(name).st_size for name in names] == [1] * 20
+        time.sleep(1.2)
+
+        def stat_all() -> None:
+            assert [os.stat(name).st_size for name in names] == [1] * 20
+
+        requests = mounted.count_until(stat_all, lambda counts: not counts or not exclusive)
+    if exclusive:
+        assert not requests  # no LOOKUP, no GETATTR
+    else:
+        assert requests["LOOKUP"] >= 20
+
+
 def test_listings_of_the_store_are_kept_where_libfuse_lets_the_kernel_keep_them(
     mounted: RequestLog,
 ) -> None:

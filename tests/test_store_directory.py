@@ -288,6 +288,26 @@ def test_cli_store_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     main(["mount", "conformance.apps:fs", str(tmp_path / "m"), "--store", str(tmp_path / "data")])
     assert isinstance(served[0].store, DirectoryStore)
     assert served[0].store.root == str(tmp_path / "data")
+    assert not served[0].store.exclusive
+    main(["mount", "conformance.apps:fs", str(tmp_path / "m"), "--store", str(tmp_path / "data"),
+          "--store-exclusive"])  # fmt: skip
+    assert served[1].store.exclusive
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ([], "--store-exclusive needs --store DIR"),
+        (["--store", "memory://x"], "--store-exclusive is for a directory store"),
+    ],
+)
+def test_cli_store_exclusive_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["mount", "conformance.apps:fs", str(tmp_path / "m"), *store, "--store-exclusive"])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
