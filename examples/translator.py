@@ -18,22 +18,13 @@ Run it::
 import csv
 import errno
 import json
-import os
 import stat
 
 from defuse2 import ContentFile, Directory, FileSystem, StoreResource
+from defuse2.store import read_stored
 
 fs = FileSystem(quota="64 MiB")
 fs.store.mkdir("/data", 0o755)
-
-
-def read_stored(store, path):
-    """The whole content of a stored file, read through the store's own API."""
-    fh = store.open(path, os.O_RDONLY)
-    try:
-        return store.read(path, store.getattr(path)["st_size"], 0, fh)
-    finally:
-        store.release(path, fh)
 
 
 @fs.route("/data/<name>.csv")

@@ -18,23 +18,14 @@ Run it::
     python examples/wordcount.py /tmp/m --foreground
 """
 
-import os
 import re
 import stat
 from collections import Counter
 
 from defuse2 import ContentFile, Directory, FileSystem
+from defuse2.store import read_stored
 
 fs = FileSystem(quota="64 MiB")
-
-
-def read_stored(store, path):
-    """The whole content of a stored file, read through the store's own API."""
-    fh = store.open(path, os.O_RDONLY)
-    try:
-        return store.read(path, store.getattr(path)["st_size"], 0, fh)
-    finally:
-        store.release(path, fh)
 
 
 def count_words(text):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from defuse2.store import read_stored
 from defuse2.store.base import Store
 from defuse2.store.content import CHUNK_COST
 from defuse2.store.memory import MemoryStore
@@ -420,3 +421,12 @@ def test_removed_directory_open_handle(store: MemoryStore) -> None:
     assert store.readdir("/empty", dh) == []
     assert store.getattr(None, dh)["st_nlink"] == 0
     store.releasedir(None, dh)
+
+
+def test_read_stored_reads_a_whole_file(store: MemoryStore) -> None:
+    write_file(store, "/big", bytes(range(256)) * 1000)
+    assert read_stored(store, "/big") == bytes(range(256)) * 1000
+    assert read_stored(store, "/file") == b"hello"
+    assert errno_of(lambda: read_stored(store, "/link")) == errno.ELOOP
+    assert errno_of(lambda: read_stored(store, "/missing")) == errno.ENOENT
+    assert errno_of(lambda: read_stored(store, "/dir")) == errno.EISDIR

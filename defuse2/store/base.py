@@ -259,3 +259,21 @@ class Store(Protocol):
     def removexattr(self, path: str, name: str, *, ctx: Context | None = None) -> None:
         """Remove xattr ``name``; ENODATA when absent, :manpage:`removexattr(2)`."""
         ...
+
+
+def read_stored(store: Store, path: str, *, ctx: Context | None = None) -> bytes:
+    """The whole content of the stored file at ``path``, read through the store's own API.
+
+    A resource that works on a stored file (``self.store`` in a route) opens it read-only,
+    reads ``st_size`` bytes from offset 0 and releases it, as the kernel would::
+
+        text = read_stored(self.store, "/data/words.txt").decode()
+
+    Errors are the store's: ENOENT when there is no such file, EISDIR for a directory,
+    ELOOP for a symlink (a store does not follow the last name of a path).
+    """
+    fh = store.open(path, os.O_RDONLY, ctx=ctx)
+    try:
+        return store.read(path, store.getattr(path)["st_size"], 0, fh)
+    finally:
+        store.release(path, fh)
