@@ -14,13 +14,15 @@ number of getattr calls per path).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-import subprocess
 import sys
 import tempfile
-import time
+from pathlib import Path
 from typing import Any
+
+from defuse2.testing import script_mount
 
 os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")
 
@@ -56,22 +58,16 @@ def serve(mountpoint: str) -> None:
 
 def main() -> None:
     mountpoint = tempfile.mkdtemp(prefix="defuse2-bench-live-")
-    server = subprocess.Popen([sys.executable, __file__, "--serve", mountpoint])
+    log = mountpoint + ".log"
     try:
-        deadline = time.monotonic() + 10
-        while not os.path.ismount(mountpoint):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("mount failed")
-            time.sleep(0.05)
-        for name in ("dynamic", "static"):
-            sizes = [os.stat(os.path.join(mountpoint, name)).st_size for _ in range(5)]
-            print(f"/{name}: st_size over 5 stats = {sizes}")
+        with script_mount([sys.executable, __file__, "--serve", mountpoint], mountpoint, log):
+            for name in ("dynamic", "static"):
+                sizes = [os.stat(os.path.join(mountpoint, name)).st_size for _ in range(5)]
+                print(f"/{name}: st_size over 5 stats = {sizes}")
+        sys.stderr.write(Path(log).read_text())  # the server's count, printed as it ended
     finally:
-        subprocess.run(["fusermount3", "-u", mountpoint], check=False)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(log)
         os.rmdir(mountpoint)
 
 

@@ -26,7 +26,6 @@ import argparse
 import errno
 import gc
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from defuse2.store.memory import MemoryStore
 from defuse2.store.namespace import entry_cost
 from defuse2.store.quota import NODE_COST, parse_size
 from defuse2.store.xattrs import TABLE_COST, XATTR_COST
+from defuse2.testing import ScriptMount
 
 MiB = 1 << 20
 
@@ -157,14 +157,9 @@ def mounted(quota: str, name_length: int, files: int) -> None:
     app.write_text(f"from defuse2 import FileSystem\nfs = FileSystem(quota={limit})\n")
     mountpoint.mkdir()
     command = [sys.executable, "-m", "defuse2", "mount", str(app), str(mountpoint), "-f"]
-    with log.open("wb") as output:
-        server = subprocess.Popen(command, stdout=output, stderr=output)
+    mount = ScriptMount(command, mountpoint, log, timeout=30)
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.ismount(mountpoint):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log.read_text())
-            time.sleep(0.05)
+        server = mount.start()
         os.listdir(mountpoint)
         start = rss(server.pid)
         print(f"\nMounted (mfusepy, libfuse 3), quota {limit} bytes; daemon RSS at start")
@@ -208,13 +203,7 @@ def mounted(quota: str, name_length: int, files: int) -> None:
             f"peak growth {(rss(server.pid) - start) / limit:.2f} x the quota"
         )
     finally:
-        subprocess.run(["fusermount3", "-u", str(mountpoint)], capture_output=True)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        if os.path.ismount(mountpoint):
-            subprocess.run(["fusermount3", "-uz", str(mountpoint)], capture_output=True)
+        mount.stop()
         mountpoint.rmdir()
         for path in (app, log):
             path.unlink()

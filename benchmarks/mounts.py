@@ -35,14 +35,14 @@ import ctypes.util
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 
 import c_reference
+
+from defuse2.testing import ScriptMount
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -67,6 +67,7 @@ class Mount:
     log: str = ""
     kind: str = ""
     source: Mount | None = None  # the directory a passthrough target serves
+    server: ScriptMount | None = None  # what starts and stops a FUSE target's process
     inside: str = ""  # where in the mount the workloads run, if not at its root
 
     @property
@@ -269,23 +270,17 @@ def serve(
     the mount answers; the server's output goes to a log beside ``path``. With *tree*,
     the server runs the defuse2 of that checkout."""
     log = path + ".log"
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(
-            argv,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=_environment(libfuse, tree),
-            start_new_session=True,
-        )
-    mount = Mount(name, path, process, log, kind="fuse")
-    deadline = time.monotonic() + timeout
-    while not os.path.ismount(path):
-        if process.poll() is not None or time.monotonic() > deadline:
-            tail = mount.log_tail()
-            stop(mount)
-            raise RuntimeError(f"{name} did not mount (libfuse {libfuse}):\n{tail}")
-        time.sleep(0.05)
+    env = _environment(libfuse, tree)
+    server = ScriptMount(
+        argv, path, log, timeout=timeout, env=env, major=libfuse, start_new_session=True
+    )
+    mount = Mount(name, path, log=log, kind="fuse", server=server)
+    try:
+        mount.process = server.start()
+    except RuntimeError:
+        tail = mount.log_tail()
+        stop(mount)
+        raise RuntimeError(f"{name} did not mount (libfuse {libfuse}):\n{tail}") from None
     return mount
 
 
@@ -320,9 +315,8 @@ def pin(mount: Mount, cpu: int) -> None:
 
 def kill(mount: Mount) -> None:
     """Kill the process serving *mount* (the watchdog's last resort)."""
-    if mount.process is not None and mount.process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(mount.process.pid, signal.SIGKILL)
+    if mount.server is not None:
+        mount.server.kill()
 
 
 def stop(mount: Mount, keep_log: bool = False) -> None:
@@ -333,23 +327,14 @@ def stop(mount: Mount, keep_log: bool = False) -> None:
     if mount.kind.startswith("tmpfs (/dev/shm"):
         shutil.rmtree(mount.path, ignore_errors=True)
         return
-    if os.path.ismount(mount.path):
-        for argv in (
-            ["fusermount3", "-u", mount.path],
-            ["umount", mount.path],
-            ["umount", "-l", mount.path],
-        ):
+    if mount.server is not None:
+        mount.server.stop()
+    elif os.path.ismount(mount.path):
+        for argv in (["umount", mount.path], ["umount", "-l", mount.path]):
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(argv, capture_output=True, timeout=20)
             if not os.path.ismount(mount.path):
                 break
-    if mount.process is not None:
-        try:
-            mount.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            kill(mount)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                mount.process.wait(timeout=10)
     with contextlib.suppress(OSError):
         os.rmdir(mount.path)
     if mount.source is not None:

@@ -17,9 +17,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,9 +26,9 @@ from defuse2.mount import (
     MountError,
     is_mounted,
     mounted,
-    unmount,
 )
 from defuse2.store.base import RENAME_NOREPLACE, Context
+from defuse2.testing import ScriptMount
 from motd import small_filesystem
 
 TIMEOUT = 20.0
@@ -81,26 +79,15 @@ def renameat2(old: Path, new: Path, flags: int) -> int:
     return 0 if result == 0 else ctypes.get_errno()
 
 
-def wait_until(condition: Any, timeout: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-@dataclass
 class CliMount:
     """A ``python -m defuse2 mount`` process and its mount point."""
 
-    process: subprocess.Popen[bytes]
-    root: Path
-    log: Path
-    major: str
+    def __init__(self, server: ScriptMount, process: subprocess.Popen[bytes]) -> None:
+        self.server, self.process = server, process
+        self.root, self.major = Path(server.mountpoint), str(server.major)
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.server.output()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Send ``sig`` and return the exit status."""
@@ -113,23 +100,15 @@ def start_mount(
 ) -> CliMount:
     command = [sys.executable, "-m", "defuse2", "mount", target, str(mountpoint), "--foreground"]
     command += ["--binding", binding, "--libfuse", major, *extra]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    mount = CliMount(process, mountpoint, log, major)
-    if not wait_until(lambda: is_mounted(mountpoint) or process.poll() is not None):
-        process.kill()
-        pytest.fail(f"no mount after {TIMEOUT} s:\n{mount.output()}")
-    if process.poll() is not None:
-        pytest.fail(f"the mount process exited with {process.returncode}:\n{mount.output()}")
-    return mount
+    server = ScriptMount(command, mountpoint, log, timeout=TIMEOUT, major=int(major))
+    try:
+        return CliMount(server, server.start())
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 def cleanup(mount: CliMount) -> None:
-    if is_mounted(mount.root):
-        unmount(mount.root, major=int(mount.major))
-    if mount.process.poll() is None:
-        mount.process.kill()
-        mount.process.wait(timeout=TIMEOUT)
+    mount.server.stop()
 
 
 @pytest.fixture(scope="module")

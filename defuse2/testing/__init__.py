@@ -39,7 +39,8 @@ set (``yes``: always), for a CI that must mount. ``--defuse2-binding``,
 ``--defuse2-libfuse`` and ``--defuse2-trace`` choose the binding, the libfuse major and
 tracing for the whole run.
 
-:func:`script_mount` runs a script that mounts in the foreground, as a user starts it.
+:func:`script_mount` runs a script that mounts in the foreground, as a user starts it;
+:class:`ScriptMount` does the same in two steps, start and stop.
 """
 
 # client.py: TestClient, the os-like methods; vfs.py: the kernel's part it plays (path
@@ -50,11 +51,12 @@ import importlib.util
 from .client import TestClient as TestClient
 from .gate import fuse_unavailable_reason as fuse_unavailable_reason
 from .gate import require_fuse as require_fuse
+from .script import ScriptMount as ScriptMount
 from .script import script_mount as script_mount
 from .vfs import MAXSYMLINKS as MAXSYMLINKS
 from .vfs import PATH_MAX as PATH_MAX
 
-__all__ = ["TestClient", "fuse_unavailable_reason", "script_mount"]
+__all__ = ["ScriptMount", "TestClient", "fuse_unavailable_reason", "script_mount"]
 
 # The pytest11 entry point names this package, so the fixtures are found here.
 if importlib.util.find_spec("pytest") is not None:

@@ -12,15 +12,17 @@ setting), so a CI without FUSE can never look green.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from functools import cache
+from pathlib import Path
+
+from .script import script_mount
 
 _PROBE = """
 import errno, importlib, stat, sys
@@ -38,41 +40,24 @@ mfusepy.FUSE(Probe(), sys.argv[1], foreground=True)
 """
 
 
-def _probe_mount(module: str, library: str, unmount: str) -> str | None:
+def _probe_mount(module: str, library: str, major: int) -> str | None:
     """Mount a two-entry filesystem with ``module`` on libfuse ``library``; None if it works."""
     mountpoint = tempfile.mkdtemp(prefix="defuse2-probe-")
+    log = mountpoint + ".log"
     env = dict(os.environ, FUSE_LIBRARY_NAME=library)
     env.pop("FUSE_LIBRARY_PATH", None)
-    process = subprocess.Popen(
-        [sys.executable, "-c", _PROBE, mountpoint, module],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    argv = [sys.executable, "-c", _PROBE, mountpoint, module]
     try:
-        deadline = time.monotonic() + 15
-        while not os.path.ismount(mountpoint):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()  # it may still run (a timeout): end it before reading its output
-                process.wait()
-                detail = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                return f"a test mount with lib{library} failed: {detail.strip()[-300:]}"
-            time.sleep(0.02)
-        if os.listdir(mountpoint) != ["probe"]:
-            return f"a test mount with lib{library} did not list its file"
-        return None
+        with script_mount(argv, mountpoint, log, timeout=15, env=env, major=major):
+            if os.listdir(mountpoint) != ["probe"]:
+                return f"a test mount with lib{library} did not list its file"
+            return None
+    except RuntimeError:
+        detail = Path(log).read_text(errors="replace")
+        return f"a test mount with lib{library} failed: {detail.strip()[-300:]}"
     finally:
-        if os.path.ismount(mountpoint):
-            done = subprocess.run([unmount, "-u", mountpoint], capture_output=True)
-            if done.returncode:
-                subprocess.run([unmount, "-u", "-z", mountpoint], capture_output=True)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(log)
         os.rmdir(mountpoint)
 
 
@@ -113,7 +98,7 @@ def _unavailable_reason(binding: str, major: str) -> str | None:
     module = "mfusepy" if binding == "mfusepy" else "fuse"
     if importlib.util.find_spec(module) is None:
         return f"{binding} is not installed"
-    return _probe_mount(module, library, tool)
+    return _probe_mount(module, library, int(major))
 
 
 def require_fuse(binding: str | None = None, *, required: bool = False) -> None:

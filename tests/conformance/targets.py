@@ -21,10 +21,8 @@ import itertools
 import os
 import pickle
 import stat
-import subprocess
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from typing import Any, TypeVar
 import pytest
 
 from defuse2.store.base import UTIME_NOW, UTIME_OMIT, Context
+from defuse2.testing import ScriptMount
 
 T = TypeVar("T")
 
@@ -358,9 +357,10 @@ LIBFUSE3_VARIABLE = "DEFUSE2_TEST_LIBFUSE3"
 class CliMount:
     """``python -m defuse2 mount APP MOUNTPOINT --foreground`` in a subprocess.
 
-    A context manager: waits until the mount is up (or the process died), and always
-    unmounts (``-z`` if the filesystem is busy), waits for the process, kills it only if
-    it does not end by itself, and removes the mountpoint.
+    A context manager (:class:`~defuse2.testing.ScriptMount` does the mounting): waits
+    until the mount is up (or the process died), and always unmounts (``-z`` if the
+    filesystem is busy), waits for the process, kills it only if it does not end by
+    itself, and removes the mountpoint.
     """
 
     def __init__(
@@ -369,9 +369,9 @@ class CliMount:
         self.app, self.binding, self.libfuse, self.extra = app, binding, libfuse, extra
         self.env = env or {}
         self.mountpoint = ""
-        self.process: subprocess.Popen[bytes] | None = None
-        # open for the whole life of the mount process; closed in __exit__
-        self.log = tempfile.NamedTemporaryFile(prefix="defuse2-mountlog-", delete=False)  # noqa: SIM115
+        handle, self.log = tempfile.mkstemp(prefix="defuse2-mountlog-")
+        os.close(handle)
+        self.server: ScriptMount | None = None
 
     def command(self) -> list[str]:
         options = os.environ.get("DEFUSE2_TEST_MOUNT_OPTIONS")  # e.g. attr_timeout=0
@@ -385,7 +385,7 @@ class CliMount:
 
     def output(self) -> str:
         """What the mount process printed so far (its log)."""
-        return Path(self.log.name).read_text(errors="replace")
+        return Path(self.log).read_text(errors="replace")
 
     def __enter__(self) -> str:
         self.mountpoint = tempfile.mkdtemp(prefix=f"defuse2-{self.binding}{self.libfuse}-")
@@ -400,35 +400,25 @@ class CliMount:
             env.pop(name, None)
         if self.libfuse == "3" and os.environ.get(LIBFUSE3_VARIABLE):
             env["FUSE_LIBRARY_PATH"] = os.environ[LIBFUSE3_VARIABLE]
-        self.process = subprocess.Popen(
-            self.command(), env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log
+        self.server = ScriptMount(
+            self.command(), self.mountpoint, self.log, timeout=30, env=env, major=int(self.libfuse)
         )
-        deadline = time.monotonic() + 30
-        while not os.path.ismount(self.mountpoint):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError(f"mount {self.command()} failed:\n{self.output()[-3000:]}")
-            time.sleep(0.02)
+        try:
+            self.server.start()
+        except RuntimeError:
+            text = self.output()[-3000:]
+            self.__exit__()
+            raise RuntimeError(f"mount {self.command()} failed:\n{text}") from None
         return self.mountpoint
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            if self.mountpoint and os.path.ismount(self.mountpoint):
-                tool = "fusermount3" if self.libfuse == "3" else "fusermount"
-                done = subprocess.run([tool, "-u", self.mountpoint], capture_output=True)
-                if done.returncode and os.path.ismount(self.mountpoint):
-                    subprocess.run([tool, "-u", "-z", self.mountpoint], capture_output=True)
+            if self.server is not None:
+                self.server.stop()
         finally:
-            if self.process is not None:
-                try:
-                    self.process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
             if self.mountpoint and not os.path.ismount(self.mountpoint):
                 os.rmdir(self.mountpoint)
-            self.log.close()
-            os.unlink(self.log.name)  # a failed start has put the log in its exception
+            os.unlink(self.log)  # a failed start has put the log in its exception
 
 
 def fresh_dir(parent: str) -> str:
