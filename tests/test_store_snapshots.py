@@ -13,6 +13,7 @@ import subprocess
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -335,6 +336,7 @@ def test_a_save_while_files_change_is_one_instant() -> None:
     write_file(store, "/a", b"%08d" % 0)
     write_file(store, "/b", b"%08d" % 0)
     stop = threading.Event()
+    written = [0]  # the writer's last complete round
 
     def writer() -> None:
         handles = [store.open(name, os.O_WRONLY, ctx=ROOT) for name in ("/a", "/b")]
@@ -343,6 +345,7 @@ def test_a_save_while_files_change_is_one_instant() -> None:
             count += 1
             for fh in handles:
                 store.write(None, b"%08d" % count, 0, fh)
+            written[0] = count
         for fh in handles:
             store.release(None, fh)
 
@@ -358,6 +361,9 @@ def test_a_save_while_files_change_is_one_instant() -> None:
                 a, b = (int(archive.extractfile(n).read()) for n in ("a", "b"))  # type: ignore[union-attr]
             assert b <= a <= b + 1
             seen.add(a)
+            deadline = time.monotonic() + 10  # a busy machine may not switch threads
+            while written[0] <= a and time.monotonic() < deadline:
+                time.sleep(0.001)
     finally:
         stop.set()
         thread.join()
