@@ -367,7 +367,7 @@ def operations_class(
     bases: tuple[type, ...] = (),
     unregister: Iterable[str] = (),
     xattrs: bool = True,
-    trace: Callable[[str], None] | None = None,
+    trace: bool | Callable[[str], None] = False,
 ) -> type[Operations]:
     """The adapter class for ``dispatcher``: :class:`Operations` minus what it lacks.
 
@@ -376,17 +376,19 @@ def operations_class(
     :param unregister: more names to set to ``None`` (what such a base would register).
     :param xattrs: ``False`` leaves the xattr operations out even when implemented: the
         kernel then stops asking ``getxattr("security.capability")`` before every write.
-    :param trace: a line sink; every registered method is then wrapped by
-        :func:`defuse2.trace.traced`. Without it nothing is wrapped.
+    :param trace: ``True`` (lines go to the ``defuse2.trace`` logger) or a line sink:
+        every registered method is then wrapped by :func:`defuse2.trace.traced`.
+        ``False`` wraps nothing.
     """
     implemented = OPERATIONS & frozenset(dispatcher.operations)
     if not xattrs:
         implemented -= XATTR_OPERATIONS
     namespace: dict[str, Any] = {name: None for name in OPERATIONS - implemented}
     namespace.update({name: None for name in unregister})
-    if trace is not None:
+    if trace:
         from .trace import traced
 
+        sink = None if trace is True else trace
         for name in implemented:
-            namespace[name] = traced(name, getattr(Operations, name), dispatcher, trace)
+            namespace[name] = traced(name, getattr(Operations, name), dispatcher, sink)
     return type("DefuseOperations", (Operations, *bases), namespace)

@@ -56,7 +56,7 @@ def adapter_class(
     binding: str,
     *,
     xattrs: bool,
-    trace: Callable[[str], None] | None,
+    trace: bool | Callable[[str], None],
 ) -> type[Operations]:
     """The adapter class for ``binding``; fusepy's ``Operations`` is mixed in there."""
     if binding == "fusepy":
@@ -98,14 +98,9 @@ def prepare(
     if context is None:  # per thread: slow calls bring spare reader threads
         context = libfuse_context(module._libfuse)
     dispatcher = filesystem.dispatcher(context=context)
-    sink: Callable[[str], None] | None = None
-    if trace:
-        from .trace import stderr_sink
-
-        sink = stderr_sink if trace is True else trace
     xattrs = is_true(settings.pop("xattrs", True))
     writeback = is_true(settings.pop("writeback_cache", False))
-    adapter = adapter_class(dispatcher, name, xattrs=xattrs, trace=sink)
+    adapter = adapter_class(dispatcher, name, xattrs=xattrs, trace=trace)
 
     operations = adapter(dispatcher)
     operations.per_reply_timeouts = True  # safe with several threads (replytimeouts)

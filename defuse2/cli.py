@@ -205,13 +205,22 @@ def _fail(message: str, status: int = 2) -> NoReturn:
     raise SystemExit(status)
 
 
-def _setup_logging(log_file: str | None) -> Callable[[str], None] | None:
+def _setup_logging(log_file: str | None, *, trace: bool) -> None:
     """Send defuse2's warnings and errors (tracebacks included) to stderr, or to the end
-    of ``log_file``; with a file, the trace sink that writes there too."""
+    of ``log_file``; with ``trace``, the ``defuse2.trace`` records to the same place (on
+    stderr, each line alone, as :func:`defuse2.trace.stderr_handler` prints them)."""
+    tracer = logging.getLogger("defuse2.trace")
+    if trace:
+        tracer.setLevel(logging.INFO)
     if log_file is None:
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.WARNING, format="defuse2: %(levelname)s: %(message)s")
-        return None
+        if trace:
+            from .trace import stderr_handler
+
+            tracer.addHandler(stderr_handler())
+            tracer.propagate = False  # not again through the root's "defuse2: INFO:"
+        return
     try:
         handler = logging.FileHandler(os.path.abspath(log_file), encoding="utf-8")
     except OSError as exc:
@@ -220,11 +229,8 @@ def _setup_logging(log_file: str | None) -> Callable[[str], None] | None:
         logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     )
     logger = logging.getLogger("defuse2")
-    logger.addHandler(handler)
+    logger.addHandler(handler)  # the trace's records reach it too
     logger.setLevel(logging.WARNING)
-    tracer = logging.getLogger("defuse2.trace")
-    tracer.setLevel(logging.INFO)
-    return tracer.info
 
 
 def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
@@ -253,7 +259,7 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
         if getattr(args, flag) and not hasattr(store, method):
             _fail(f"--{flag} needs a store with {method}(); {type(store).__name__} has none")
     save_to = _save_target(args)
-    trace_to_log = _setup_logging(args.log)
+    _setup_logging(args.log, trace=args.trace)
     report = _reporter(args.log)
     if args.load:
         try:
@@ -270,7 +276,7 @@ def _serve(fs: FileSystem, args: argparse.Namespace) -> None:
         fs.mount(
             args.mountpoint,
             foreground=not args.daemon,
-            trace=(trace_to_log or True) if args.trace else False,
+            trace=args.trace,
             binding=args.binding,
             unchecked_options=unchecked,
             **options,

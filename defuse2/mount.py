@@ -124,6 +124,15 @@ def _serving(
     return serving, operations
 
 
+def _trace_seen(trace: bool | Callable[[str], None]) -> contextlib.AbstractContextManager[None]:
+    """:func:`defuse2.trace.logging_on` for a mount traced through the logger."""
+    if trace is not True:
+        return contextlib.nullcontext()
+    from .trace import logging_on
+
+    return logging_on()
+
+
 @contextlib.contextmanager
 def _hooks(filesystem: FileSystem, operations: Operations) -> Iterator[None]:
     """:meth:`FileSystem.serving` for this mount: its start hooks run before, its stop
@@ -154,8 +163,9 @@ def mount(
     :param foreground: serve from this process; ``False`` forks first, as libfuse does:
         the calling process exits once the mount is live (with status 1 and the reason
         if it failed), and the call returns in the child when the mount ends.
-    :param trace: ``True`` prints one line per callback to stderr; a callable receives
-        each line instead.
+    :param trace: ``True`` emits one line per callback, as an ``INFO`` record of the
+        logger ``defuse2.trace``; printed on stderr if logging is not configured
+        (:func:`defuse2.trace.logging_on`). A callable receives each line instead.
     :param binding: ``"mfusepy"`` (default, env ``DEFUSE2_BINDING``) or ``"fusepy"``.
         mfusepy runs on libfuse 3 unless env ``DEFUSE2_LIBFUSE=2``.
     :param options: libfuse ``-o`` options, see :func:`fuse_options`. A name that
@@ -178,6 +188,7 @@ def mount(
     requested = threading.Event()
     with stop_signals(requested.set), contextlib.ExitStack() as stack:
         try:
+            stack.enter_context(_trace_seen(trace))
             stack.enter_context(_hooks(filesystem, operations))
             serving.start(timeout=30.0)
         except BaseException as exc:
@@ -214,6 +225,7 @@ def mounted(
             assert (root / "motd").read_text() == "hello\\n"
 
     :param timeout: seconds to wait for the mount to appear.
+    :param trace: as for :func:`mount`.
     :raises MountError: the mount point is unusable, libfuse failed, or the mount did
         not appear within ``timeout``.
     """
@@ -226,7 +238,7 @@ def mounted(
         options=options,
         unchecked_options=unchecked_options,
     )
-    with _hooks(filesystem, operations):
+    with _trace_seen(trace), _hooks(filesystem, operations):
         serving.start(timeout=timeout)
         try:
             yield Path(path)

@@ -11,17 +11,24 @@ store), the outcome and the time spent in Python, e.g.::
     open       /test0.txt   /<name>.<ext> {name='test0', ext='txt'}  -> fh=0  9 µs
     read       /test0.txt   /<name>.<ext> {name='test0', ext='txt'}  -> 20 bytes  14 µs
     getattr    /nope        store  -> ENOENT  12 µs
+
+Each line is one :mod:`logging` record at ``INFO`` of the logger ``defuse2.trace``
+(:data:`logger`), so the standard library routes, filters, formats and captures it; a
+level above ``INFO`` on that logger silences a traced mount, and then no line is even
+formatted. While a traced mount serves, :func:`logging_on` makes sure the lines are seen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import errno_of
@@ -30,14 +37,52 @@ from .operations import ARGUMENTS, OPENING, TWO_PATHS
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
 
+#: The logger of the trace: one record at ``INFO`` per callback, the line as its message.
+logger = logging.getLogger("defuse2.trace")
+
+
+def stderr_handler() -> logging.Handler:
+    """A handler that prints each record's message alone on standard error, one line
+    each, whole lines even from many threads: how the trace looks on a terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
 _lock = threading.Lock()
+_serving = 0  # traced mounts inside logging_on()
+_undo: list[Callable[[], None]] = []  # what the first of them changed
 
 
-def stderr_sink(line: str) -> None:
-    """Write one trace line to standard error (whole lines, even from many threads)."""
+@contextlib.contextmanager
+def logging_on() -> Iterator[None]:
+    """Make the trace seen while a traced mount serves.
+
+    The logger's level becomes ``INFO`` unless one was set for it. When no handler would
+    receive its records (none on the logger or its ancestors: logging is not configured;
+    ``logging.lastResort`` shows warnings only), a :func:`stderr_handler` is added to
+    print them, where :func:`logging.basicConfig` would have printed them. Handlers the
+    program (or pytest) configured get the records instead. Both changes are undone when
+    the last traced mount ends.
+    """
+    global _serving
     with _lock:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        if _serving == 0:
+            if logger.level == logging.NOTSET:
+                logger.setLevel(logging.INFO)
+                _undo.append(functools.partial(logger.setLevel, logging.NOTSET))
+            if not logger.hasHandlers():
+                handler = stderr_handler()
+                logger.addHandler(handler)
+                _undo.append(functools.partial(logger.removeHandler, handler))
+        _serving += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _serving -= 1
+            while _serving == 0 and _undo:
+                _undo.pop()()
 
 
 def summarize(operation: str, result: Any) -> str:
@@ -141,9 +186,12 @@ def traced(
     operation: str,
     method: Callable[..., Any],
     dispatcher: Dispatcher,
-    sink: Callable[[str], None],
+    sink: Callable[[str], None] | None = None,
 ) -> Callable[..., Any]:
-    """Wrap an adapter ``method`` so each call emits one line to ``sink``."""
+    """Wrap an adapter ``method`` so each call emits one line: a record of :data:`logger`,
+    formatted only when the logger is enabled for ``INFO``, or, given a ``sink``, a call
+    to it with the line."""
+    emit = logger.info if sink is None else sink
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any) -> Any:
@@ -162,14 +210,15 @@ def traced(
             return result
         finally:
             elapsed = time.perf_counter_ns() - start
-            sink(
-                format_line(
-                    operation,
-                    args,
-                    describe(dispatcher, args[0] if args else None),
-                    outcome,
-                    elapsed,
+            if sink is not None or logger.isEnabledFor(logging.INFO):
+                emit(
+                    format_line(
+                        operation,
+                        args,
+                        describe(dispatcher, args[0] if args else None),
+                        outcome,
+                        elapsed,
+                    )
                 )
-            )
 
     return wrapper

@@ -213,12 +213,12 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     # Restored (or removed) afterwards, whatever the command sets it to.
     monkeypatch.setenv("DEFUSE2_LIBFUSE", os.environ.get("DEFUSE2_LIBFUSE", "3"))
     loggers = [logging.getLogger(name) for name in ("defuse2", "defuse2.trace")]
-    before = [(logger.handlers[:], logger.level) for logger in loggers]
+    before = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
     yield calls
-    for logger, (handlers, level) in zip(loggers, before, strict=True):
+    for logger, (handlers, level, propagate) in zip(loggers, before, strict=True):
         for handler in set(logger.handlers) - set(handlers):
             handler.close()
-        logger.handlers[:], logger.level = handlers, level
+        logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
 
 
 def test_run_script_passes_every_option(captured: dict[str, Any]) -> None:
@@ -237,10 +237,15 @@ def test_run_script_passes_every_option(captured: dict[str, Any]) -> None:
     assert captured["ro"] is True
 
 
-def test_trace_prints_in_the_foreground(captured: dict[str, Any]) -> None:
+def test_trace_prints_in_the_foreground(
+    captured: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     run_script(FileSystem(), ["/mnt/x", "--trace"])
     assert captured["foreground"] is True
     assert captured["trace"] is True
+    capsys.readouterr()
+    logging.getLogger("defuse2.trace").info("getattr / -> ok")  # what a traced call emits
+    assert capsys.readouterr().err == "getattr / -> ok\n"  # the line alone, once
 
 
 def test_daemon_mode_and_unchecked_options(captured: dict[str, Any], tmp_path: Path) -> None:
@@ -251,8 +256,9 @@ def test_daemon_mode_and_unchecked_options(captured: dict[str, Any], tmp_path: P
     )
     assert captured["foreground"] is False
     assert captured["unchecked_options"] == {"new": "1"}
-    captured["trace"]("getattr / -> ok")  # the trace goes to the log file
-    assert "getattr / -> ok" in log.read_text()
+    assert captured["trace"] is True
+    logging.getLogger("defuse2.trace").info("getattr / -> ok")  # the trace goes to the log file
+    assert " INFO defuse2.trace: getattr / -> ok\n" in log.read_text()
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ class FakeDispatcher:
 
 @pytest.mark.parametrize("binding", ["mfusepy", "fusepy"])
 def test_unimplemented_operations_are_not_registered(binding: str) -> None:
-    adapter = adapter_class(FakeDispatcher(), binding, xattrs=True, trace=None)  # type: ignore[arg-type]
+    adapter = adapter_class(FakeDispatcher(), binding, xattrs=True, trace=False)  # type: ignore[arg-type]
     for name in ("getattr", "readdir", "read"):
         assert callable(getattr(adapter, name))
     for name in ("write", "getxattr", "listxattr", "create", "rename", "access"):
@@ -164,7 +164,7 @@ def test_untraced_operations_hand_on_to_the_dispatcher_directly() -> None:
 
 def test_without_routes_operations_hand_on_to_the_store_directly() -> None:
     dispatcher = FileSystem().dispatcher()
-    operations = adapter_class(dispatcher, "mfusepy", xattrs=True, trace=None)(dispatcher)
+    operations = adapter_class(dispatcher, "mfusepy", xattrs=True, trace=False)(dispatcher)
     store = dispatcher.store
     registered = {name for name in dispatcher.store_operations() if getattr(operations, name)}
     assert {"getattr", "read", "release", "find_xattr"} <= registered
@@ -176,7 +176,7 @@ def test_without_routes_operations_hand_on_to_the_store_directly() -> None:
     assert operations.getattr == store.getattr  # ... but there are none on libfuse 2
 
     routed = small_filesystem().dispatcher()
-    operations = adapter_class(routed, "mfusepy", xattrs=True, trace=None)(routed)
+    operations = adapter_class(routed, "mfusepy", xattrs=True, trace=False)(routed)
     assert operations.read == routed.read
 
 

@@ -54,11 +54,12 @@ USER_TESTS = """
 
 
     @pytest.mark.mount(binding="fusepy", trace=True)
-    def test_fusepy_traced(defuse2_mount, capfd):
+    def test_fusepy_traced(defuse2_mount, caplog):
         assert (defuse2_mount / "motd").read_text() == "hi\\n"
         assert "fuse" in sys.modules  # fusepy's module: the marker chose the binding
-        trace = capfd.readouterr().err
-        assert "read       /motd" in trace and "-> 3 bytes" in trace
+        reads = [r for r in caplog.records if r.getMessage().startswith("read       /motd")]
+        assert {(r.name, r.levelname) for r in reads} == {("defuse2.trace", "INFO")}
+        assert "-> 3 bytes" in reads[0].getMessage()
 
 
     def test_no_mount_needed():

@@ -135,8 +135,8 @@ def defuse2_mount(request: pytest.FixtureRequest, defuse2_filesystem: FileSystem
 
     Skips where FUSE is unusable (or fails, see ``defuse2_require_fuse``). The binding
     and tracing come from the test's ``mount`` marker, else from ``--defuse2-binding``
-    and ``--defuse2-trace``; trace lines go to stderr, which pytest shows when the test
-    fails.
+    and ``--defuse2-trace``; trace lines are ``INFO`` records of the logger
+    ``defuse2.trace``, which pytest captures (``caplog``) and shows when the test fails.
     """
     settings = _mount_settings(request.node)
     require_fuse(settings["binding"], required=fuse_required(request.config))
