@@ -285,6 +285,25 @@ def test_changes_by_other_clients_show_after_cache_seconds(memory: tuple[Any, st
     assert sorted(client.listdir("/")) == ["new", "shared"]
 
 
+def test_a_file_keeps_the_time_of_its_last_write_not_of_its_upload(
+    memory: tuple[Any, str],
+) -> None:
+    backend, root = memory
+    client = TestClient(FileSystem(store=FsspecStore(backend, root, cache_seconds=0.1)))
+    client.write_bytes("/f", b"x")
+    written = client.stat("/f").st_mtime_ns
+    time.sleep(0.2)  # the cached info is gone: the backend's (the upload's time) is asked
+    assert backend.info(f"{root}/f")["created"].timestamp() * 10**9 != written
+    assert client.stat("/f").st_mtime_ns == written
+    client.rename("/f", "/g")  # a copy in the backend, with a time of its own
+    time.sleep(0.2)
+    assert client.stat("/g").st_mtime_ns == written
+    backend.pipe_file(f"{root}/g", b"another client's")  # later than our upload: shown
+    time.sleep(0.2)
+    st = client.stat("/g")
+    assert st.st_size == len(b"another client's") and st.st_mtime_ns > written
+
+
 # -- a slow backend ------------------------------------------------------------------------
 
 

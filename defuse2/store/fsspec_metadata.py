@@ -38,6 +38,8 @@ class Metadata:
         self.file_mode, self.directory_mode = file_mode, directory_mode
         self._lock = threading.Lock()
         self._values: dict[str, dict[str, int]] = {}
+        #: path -> (the time of its last write, when its upload ended), in ns
+        self._uploads: dict[str, tuple[int, int]] = {}
 
     def apply(self, path: str | None, st: dict[str, int]) -> dict[str, int]:
         """``st`` with what was set for ``path``."""
@@ -89,6 +91,26 @@ class Metadata:
             with self._lock:
                 values.update(st_mtime=when, st_ctime=when)
 
+    def uploaded(self, path: str, when: int) -> None:
+        """``path`` was just uploaded, its content last changed at ``when`` (ns)."""
+        if self.policy == "session":
+            with self._lock:
+                self._uploads[path] = (when, time.time_ns())
+
+    def modified_at(self, path: str, backend: int) -> int:
+        """The modification time to show for ``path``, whose backend says ``backend``.
+
+        The backend's time of an upload of ours is the upload's (later than the writes,
+        and on S3 cut to whole seconds): the file would seem to change on its own, and
+        ``make`` and ``rsync`` compare these times. So the time of the last write made
+        through the mount stays shown while the backend's is no later than that upload;
+        a later one is another client's write, and shows.
+        """
+        upload = self._uploads.get(path)
+        if upload is None or backend > upload[1]:
+            return backend
+        return upload[0]
+
     def written(self, path: str, ctx: object) -> None:
         """``path`` was written or truncated by ``ctx`` (a :class:`Context`, a function
         giving one, or ``None``): setuid and setgid go as Linux clears them for anyone
@@ -117,11 +139,15 @@ class Metadata:
             self._values.pop(new, None)
             if old in self._values:
                 self._values[new] = self._values.pop(old)
+            self._uploads.pop(new, None)
+            if old in self._uploads:
+                self._uploads[new] = self._uploads.pop(old)
 
     def drop(self, path: str) -> None:
         """``path`` is gone."""
         with self._lock:
             self._values.pop(path, None)
+            self._uploads.pop(path, None)
 
 
 class AttributeOperations:

@@ -154,7 +154,8 @@ class FsspecStore(AttributeOperations):
             mtime = self._catalog.directory_mtime(path)
             return self._stat(path, stat.S_IFDIR | self.directory_mode, 0, mtime)
         size = int(info.get("size") or 0)
-        return self._stat(path, stat.S_IFREG | self.file_mode, size, mtime_ns(info, 0))
+        mtime = self._metadata.modified_at(path, mtime_ns(info, 0))
+        return self._stat(path, stat.S_IFREG | self.file_mode, size, mtime)
 
     def _file_stat(self, path: str | None, file: RemoteFile) -> dict[str, int]:
         st = self._stat(path, stat.S_IFREG | self.file_mode, file.size, file.mtime_ns)
@@ -318,9 +319,12 @@ class FsspecStore(AttributeOperations):
         if source is not None:
             self._files.rename(source, new)
         info = self._catalog.info(old) if source is None else _file_info(source)
+        shown = self._metadata.modified_at(old, mtime_ns(info, 0))
         self._catalog.move(old, new)
         self._metadata.move(old, new)
         self._catalog.added(new, info)
+        if source is None or source.in_backend:  # the copy is an upload of ours
+            self._metadata.uploaded(new, shown)
         self._removed(old, renamed=True)
 
     def _hide(self, old: str, hidden: str) -> None:
@@ -462,7 +466,13 @@ class FsspecStore(AttributeOperations):
         with file.lock:
             uploaded = file.flush()
         if uploaded and file.path is not None:
-            self._catalog.added(file.path, _file_info(file))
+            self._uploaded(file)
+
+    def _uploaded(self, file: RemoteFile) -> None:
+        """The backend holds ``file`` now; its times stay those the mount showed."""
+        assert file.path is not None
+        self._catalog.added(file.path, _file_info(file))
+        self._metadata.uploaded(file.path, file.mtime_ns)
 
     def fsync(self, path: str | None, datasync: int, fh: int) -> None:
         """Upload now: after ``fsync`` the backend holds the content."""
@@ -475,7 +485,7 @@ class FsspecStore(AttributeOperations):
             with file.lock:
                 uploaded = file.flush()
             if uploaded and file.path is not None:
-                self._catalog.added(file.path, _file_info(file))
+                self._uploaded(file)
         finally:
             if self._files.closed(fh) is not None:
                 with file.lock:

@@ -18,6 +18,8 @@ from .vfs import O_ACCMODE, Descriptor, Vfs, os_error, to_stat_result
 
 _STATVFS_KEYS = ["bsize", "frsize", "blocks", "bfree", "bavail"]
 _STATVFS_KEYS += ["files", "ffree", "favail", "flag", "namemax"]
+#: What :manpage:`chown(2)` takes as "keep this one": -1, as a C ``uid_t`` too.
+_KEEP = (-1, 0xFFFFFFFF)
 
 
 class TestClient(Vfs):
@@ -295,8 +297,14 @@ class TestClient(Vfs):
         self._call("chmod", path, resolved, mode & 0o7777)
 
     def chown(self, path: str, uid: int, gid: int, *, follow_symlinks: bool = True) -> None:
-        """Change owner and group; -1 keeps one, :manpage:`chown(2)`."""
+        """Change owner and group; -1 keeps one, :manpage:`chown(2)`.
+
+        With both -1 nothing is called, as mounted: libfuse's high-level API calls
+        ``chown`` only for an owner or a group to set, so even ``ctime`` stays.
+        """
         resolved = self._existing(path, follow_symlinks)[0]
+        if uid in _KEEP and gid in _KEEP:
+            return
         self._call("chown", path, resolved, uid, gid)
 
     def utime(

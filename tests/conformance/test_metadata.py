@@ -40,6 +40,26 @@ def test_chown(t: Target, uid: int, gid: int, expected: tuple[int, int]) -> None
     assert (st.st_uid, st.st_gid) == expected
 
 
+def test_chown_to_minus_one_changes_no_owner_and_on_fuse_no_time(t: Target) -> None:
+    """``chown(f, -1, -1)``: POSIX lets the times stay. tmpfs moves ``ctime``; through
+    libfuse's high-level API no callback comes (it calls ``chown`` only for an owner or a
+    group to set), so every defuse2 mount keeps it, and the test client does the same."""
+    t.write_bytes("f", b"")
+    before = t.stat("f")
+    time.sleep(0.05)  # past the kernel's coarse clock
+    t.chown("f", -1, -1)
+    after = t.stat("f")
+    assert (after.st_uid, after.st_gid, after.st_mode) == (
+        before.st_uid,
+        before.st_gid,
+        before.st_mode,
+    )
+    if t.store == "host":
+        assert after.st_ctime_ns > before.st_ctime_ns
+    else:
+        assert after.st_ctime_ns == before.st_ctime_ns
+
+
 def test_new_files_belong_to_the_caller(t: Target) -> None:
     t.write_bytes("f", b"")
     t.mkdir("d")
