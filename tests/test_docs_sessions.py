@@ -67,7 +67,9 @@ def script(steps: list[tuple[str, str]], work: Path) -> str:
                 f"\nfor _ in $(seq 400); do mountpoint -q {mountpoint} && break; sleep 0.05; done"
             )
         elif real.startswith("kill -9"):
-            real += "\n{ wait $! ; } 2>/dev/null"  # reap it quietly
+            # Kill and reap it quietly: bash reports "Killed" on its own stderr whenever
+            # it notices the end, which may be before a separate wait.
+            real = f"{{ {real}; wait $!; }} 2>/dev/null"
         lines.append(real)
     return "\n".join(lines) + "\n"
 
