@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from defuse2.mount import is_mounted, unmount
+from defuse2.mount import is_mounted
+from defuse2.testing import ScriptMount
 
 HANG = 20.0
 
@@ -99,24 +100,15 @@ def probes(root: Path) -> dict[str, Callable[[], object]]:
     }
 
 
-def wait_for_mount(root: Path, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while not is_mounted(root):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"no mount on {root}")
-        time.sleep(0.02)
-
-
 def measure(app: Path, base: Path, binding: str, libfuse: str, repeat: int) -> None:
     root = base / f"{binding}{libfuse}"
     root.mkdir()
     command = [sys.executable, "-m", "defuse2", "mount", f"{app}:fs", str(root)]
     command += ["--binding", binding, "--libfuse", libfuse]
-    log = (base / f"{binding}{libfuse}.log").open("wb")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    mount = ScriptMount(command, root, base / f"{binding}{libfuse}.log", major=int(libfuse))
+    server = mount.start()
     hung: subprocess.Popen[bytes] | None = None
     try:
-        wait_for_mount(root, server)
         idle = {name: millis(probe, repeat) for name, probe in probes(root).items()}
         hung = subprocess.Popen(
             ["cat", str(root / "slow.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -140,13 +132,10 @@ def measure(app: Path, base: Path, binding: str, libfuse: str, repeat: int) -> N
         gone = not is_mounted(root)
         client_status = hung.wait(timeout=5)
     finally:
-        for process in (hung, server):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
-        if is_mounted(root):
-            unmount(root, major=int(libfuse))
-        log.close()
+        if hung is not None and hung.poll() is None:
+            hung.kill()
+            hung.wait()
+        mount.stop()
 
     print(f"\n{binding} / libfuse {libfuse}: ms, median (max) of {repeat}")
     print(f"    {'probe':<22}{'nothing waiting':>18}{'a read hung':>18}")

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from defuse2.mount import is_mounted, unmount
+from defuse2.mount import is_mounted
+from defuse2.testing import ScriptMount
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -128,17 +129,11 @@ class Mount:
         self.root = tmp_path / "m"
         self.root.mkdir()
         self.log = tmp_path / "log.txt"
-        self.libfuse = libfuse
         command = [sys.executable, str(EXAMPLES / "json_api.py"), str(self.root), "--foreground"]
         command += ["--binding", binding, "--libfuse", libfuse]
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(
-                command,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "JSON_API": url},
-            )
-        assert eventually(lambda: is_mounted(self.root), 20), self.log.read_text()
+        env = {**os.environ, "JSON_API": url}
+        self.server = ScriptMount(command, self.root, self.log, env=env, major=int(libfuse))
+        self.process = self.server.start()
         self.clients: list[subprocess.Popen[bytes]] = []
 
     def cat(self, name: str) -> subprocess.Popen[bytes]:
@@ -149,12 +144,11 @@ class Mount:
         return client
 
     def close(self) -> None:
-        for process in [*self.clients, self.process]:
-            if process.poll() is None:
-                process.kill()
-            process.communicate()
-        if is_mounted(self.root):
-            unmount(self.root, major=int(self.libfuse))
+        for client in self.clients:
+            if client.poll() is None:
+                client.kill()
+            client.communicate()
+        self.server.stop()
 
 
 @pytest.fixture(params=CONFIGS, ids=IDS)

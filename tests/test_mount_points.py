@@ -24,7 +24,7 @@ from defuse2 import FileSystem
 from defuse2.mount import is_mounted, mount, unmount
 from defuse2.options import OptionError, check_options
 from defuse2.preflight import MountError, check_access, check_mountpoint
-from defuse2.testing import script_mount
+from defuse2.testing import ScriptMount, script_mount
 
 TIMEOUT = 20
 
@@ -121,14 +121,10 @@ def test_a_stale_mount_is_named_and_cleared_by_one_command(
 ) -> None:
     mountpoint = tmp_path / "m"
     mountpoint.mkdir()
-    server = subprocess.Popen(
-        defuse2_command(*mount_args(app, mountpoint, binding, libfuse)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = defuse2_command(*mount_args(app, mountpoint, binding, libfuse))
+    script = ScriptMount(command, mountpoint, tmp_path / "log", timeout=TIMEOUT, major=int(libfuse))
+    server = script.start()
     try:
-        assert wait_until(lambda: is_mounted(mountpoint) or server.poll() is not None)
-        assert is_mounted(mountpoint), "the server did not mount"
         server.send_signal(signal.SIGKILL)  # no chance to unmount: the mount goes stale
         server.wait(TIMEOUT)
         with pytest.raises(OSError) as gone:
@@ -149,11 +145,7 @@ def test_a_stale_mount_is_named_and_cleared_by_one_command(
         assert not is_mounted(mountpoint)
         assert os.listdir(mountpoint) == []
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        if is_mounted(mountpoint):
-            subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], check=False)
+        script.stop()
 
 
 @pytest.mark.mount

@@ -24,6 +24,7 @@ import pytest
 
 from defuse2 import FileSystem, Resource, attributes
 from defuse2.mount import is_mounted, unmount
+from defuse2.testing import ScriptMount
 
 CONFIGS = [("mfusepy", "3", ()), ("mfusepy", "2", ()), ("fusepy", "2", ())]
 IDS = ["mfusepy-libfuse3", "mfusepy-libfuse2", "fusepy"]
@@ -110,13 +111,22 @@ class Server:
             sys.executable, "-m", "defuse2", "mount", f"{app}:fs", str(self.root),
             "--binding", binding, "--libfuse", libfuse, *extra,
         ]  # fmt: skip
+        self.mount: ScriptMount | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.client: subprocess.Popen[bytes] | None = None
 
     def start(self, *extra: str, env: dict[str, str] | None = None) -> None:
+        """Mount in the foreground; the mount is there on return."""
+        command = [*self.command, "--foreground", *extra]
+        self.mount = ScriptMount(command, self.root, self.log, env=env, major=int(self.libfuse))
+        self.process = self.mount.start()
+
+    def start_daemon(self) -> None:
+        """Mount with ``--daemon``, whose command exits once the mount is live (so not
+        through :class:`ScriptMount`, which takes an exit for a failed start)."""
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(
-                [*self.command, *extra], stdout=output, stderr=subprocess.STDOUT, env=env
+                [*self.command, "--daemon"], stdout=output, stderr=subprocess.STDOUT
             )
         assert wait_until(lambda: is_mounted(self.root)), self.log.read_text()
 
@@ -131,10 +141,17 @@ class Server:
         assert self.client.poll() is None
 
     def close(self) -> None:
-        for process in (self.client, self.process):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        """End the client, then the mount: ``stop()`` a foreground one; kill a daemon's
+        command if still there and unmount, which ends the daemon."""
+        if self.client is not None and self.client.poll() is None:
+            self.client.kill()
+            self.client.wait()
+        if self.mount is not None:
+            self.mount.stop()
+            return
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
         if is_mounted(self.root):
             unmount(self.root, major=int(self.libfuse))
 
@@ -164,7 +181,7 @@ def check_other_paths_answer(root: Path) -> None:
 @pytest.mark.parametrize("server", THREADED, ids=THREADED_IDS, indirect=True)
 def test_a_hung_read_holds_back_nothing(server: Server, sig: int, tmp_path: Path) -> None:
     saved = tmp_path / "saved.tar"
-    server.start("--foreground", "--save", str(saved))
+    server.start("--save", str(saved))
     server.hang_a_client()
     check_other_paths_answer(server.root)
 
@@ -185,7 +202,7 @@ def test_a_hung_read_holds_back_nothing(server: Server, sig: int, tmp_path: Path
 def test_a_mount_that_had_slow_calls_ends_cleanly(server: Server) -> None:
     # The slow read brings a spare reader; once it is over, unmounting ends the loop and
     # tears libfuse down normally (the loop is not left to a hung method).
-    server.start("--foreground", env={**os.environ, "SLOW_SECONDS": "1"})
+    server.start(env={**os.environ, "SLOW_SECONDS": "1"})
     slow = subprocess.Popen(["cat", str(server.root / "slow.txt")], stdout=subprocess.PIPE)
     time.sleep(0.2)
     check_other_paths_answer(server.root)
@@ -213,7 +230,7 @@ def serving_process(root: Path) -> int:
 
 @pytest.mark.mount
 def test_twenty_async_reads_of_a_second_each_finish_together(server: Server) -> None:
-    server.start("--foreground")
+    server.start()
     readers = [
         subprocess.Popen(["cat", str(server.root / f"async/10/file{n}")], stdout=subprocess.PIPE)
         for n in range(20)
@@ -226,7 +243,7 @@ def test_twenty_async_reads_of_a_second_each_finish_together(server: Server) -> 
 
 @pytest.mark.mount
 def test_ctrl_c_ends_a_client_waiting_on_an_async_read(server: Server) -> None:
-    server.start("--foreground")
+    server.start()
     client = subprocess.Popen(["cat", str(server.root / "async/600/x")], stdout=subprocess.PIPE)
     time.sleep(0.5)
     start = time.monotonic()
@@ -248,7 +265,7 @@ def has_exited(pid: int) -> bool:
 
 @pytest.mark.mount
 def test_daemon_mode_stops_as_promptly(server: Server) -> None:
-    server.start("--daemon")  # the command returns once the mount is live
+    server.start_daemon()
     assert server.process is not None
     assert server.process.wait(timeout=20) == 0, server.log.read_text()
     daemon = serving_process(server.root)
