@@ -48,9 +48,10 @@ figures are from ``benchmarks/suite.py``:
   hands its live configuration to ``init``; libfuse 2.9 keeps it in its ``struct fuse``,
   where :mod:`defuse2.libfuse2_config` finds it (and checks it) on x86-64. libfuse 2
   cannot tell the kernel to forget what it cached before a ``link(2)``: the old name of
-  a new hard link may show ``st_nlink`` 1 until its attributes expire, unless something
-  refreshed them (a write does); so on libfuse 2 the store's paths get 1 s too (or
-  ``attr_timeout``), not 60 s.
+  a new hard link shows what was cached for it then (``st_nlink`` 1, and not a mode or
+  owner changed meanwhile through another name) until its attributes expire, unless
+  something refreshed them (a write does); so on libfuse 2 the store's paths get 1 s
+  too (or ``attr_timeout``), not 60 s, and ``-o attr_timeout=0`` closes the gap.
 
 The working directory stays as it was (libfuse's ``fuse_daemonize()``, not called here,
 """
