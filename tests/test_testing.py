@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,29 @@ def test_script_mount_refuses_a_command_that_exits_without_mounting(tmp_path: Pa
     with pytest.raises(RuntimeError, match="(?s)did not mount.*no mount here"), mounted:
         pytest.fail("the block ran without a mount")
     assert not os.path.ismount(mountpoint)
+
+
+def test_script_mount_kills_a_command_that_neither_mounts_nor_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mountpoint = tmp_path / "m"
+    mountpoint.mkdir()
+    argv = [sys.executable, "-c", "print('waiting', flush=True); import time; time.sleep(60)"]
+    server = defuse2_testing.ScriptMount(argv, mountpoint, tmp_path / "log.txt", timeout=0.5)
+    calls: list[str] = []
+
+    def noting(name: str) -> Callable[[], None]:
+        method = getattr(server, name)
+
+        def call() -> None:
+            calls.append(name)
+            method()
+
+        return call
+
+    for name in ("kill", "stop"):
+        monkeypatch.setattr(server, name, noting(name))
+    with pytest.raises(RuntimeError, match="(?s)did not mount.*waiting"):
+        server.start()
+    assert calls[:2] == ["kill", "stop"]  # killed first, not waited for a whole timeout more
+    assert server.process is not None and server.process.returncode == -signal.SIGKILL

@@ -59,7 +59,7 @@ class ScriptMount:
         """Run the command and wait until the mount is there; the process.
 
         :raises RuntimeError: with the log, if the command exits first or ``timeout``
-            passes (it is stopped then).
+            passes (it is killed then: a command that has not mounted in time hangs).
         """
         with open(self.log, "wb") as output:
             self.process = subprocess.Popen(
@@ -73,6 +73,7 @@ class ScriptMount:
         deadline = time.monotonic() + self.timeout
         while not os.path.ismount(self.mountpoint):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
                 self.stop()
                 command = " ".join(self.argv)
                 raise RuntimeError(f"{command} did not mount {self.mountpoint}:\n{self.output()}")
